@@ -1,0 +1,51 @@
+# edgesight — two commands for users: `make demo` and `make test`. Everything else is for developers.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint format models schemas system-deps venv clean bench
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[all]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## System packages (Mosquitto for tests and compose-free runs, Chromium for dashboard tests).
+system-deps:
+	@bash deploy/install-system-deps.sh
+
+demo: system-deps $(STAMP)
+	$(PY) -m deploy.demo
+
+test: system-deps $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(PY) -m shared.schemas --check docs/protocol
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+
+schemas: $(STAMP)
+	$(PY) -m shared.schemas --write docs/protocol
+
+## Rebuild every reference model from nothing (render, train, export, quantize, evaluate, card).
+models: $(STAMP)
+	$(PY) -m firmware_models build-all
+
+bench: $(STAMP)
+	$(PY) -m benchmarks.models --json
+	$(PY) -m benchmarks.pipeline --json
+	$(PY) -m benchmarks.events --json
+	$(PY) -m benchmarks.ingest --json
+	$(PY) -m benchmarks.rollout --json
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info instance

@@ -1,0 +1,209 @@
+"""Payload models for every JSON message on the wire.
+
+Each model carries ``schema`` (the wire schema version) and forbids unknown keys, so a producer that
+drifts from the contract is rejected loudly instead of half-parsed. Timestamps are UNIX seconds (UTC)
+as floats: cheap on the edge, unambiguous across time zones.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shared import SCHEMA_VERSION
+
+# A single event is small; anything bigger is a bug or an attack (snapshots travel as raw JPEG bytes).
+MAX_JSON_PAYLOAD_BYTES = 64 * 1024
+MAX_SNAPSHOT_BYTES = 2 * 1024 * 1024
+
+DeviceId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+Unit = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class PayloadError(ValueError):
+    """A message that does not satisfy the contract; ``reason`` is short and storable."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class WireModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: Literal[1] = Field(default=SCHEMA_VERSION, alias="schema")
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json(by_alias=True, exclude_none=True).encode()
+
+
+WireModel.model_config["populate_by_name"] = True
+
+
+class DeviceState(StrEnum):
+    ONLINE = "online"
+    OFFLINE = "offline"
+
+
+class StatusPayload(WireModel):
+    """Retained on ``status``; the broker publishes the offline variant as the last will."""
+
+    device_id: DeviceId
+    state: DeviceState
+    ts: float
+    agent_version: str | None = None
+    model: str | None = Field(default=None, description="active model as name@version")
+    uptime_s: float | None = None
+    cameras: list[str] = Field(default_factory=list)
+
+
+class EventKind(StrEnum):
+    OBJECT = "object"  # tracked-object lifecycle (start/update/end)
+    ZONE = "zone"  # zone enter / exit
+    LOITER = "loiter"  # dwell in a zone longer than T
+    LINE = "line"  # directional line crossing
+    CROWD = "crowd"  # count in a zone >= N for T seconds
+    SPEED = "speed"  # speed between two calibrated lines
+    RED_LIGHT = "red_light"  # line crossed while the signal is red
+    DETECTION = "detection"  # a raw detection with no rule attached
+
+
+class EventPhase(StrEnum):
+    START = "start"
+    UPDATE = "update"
+    END = "end"
+    INSTANT = "instant"
+
+
+class EventPayload(WireModel):
+    """One event. ``(device_id, event_id)`` is globally unique; ``seq`` orders a device's events."""
+
+    event_id: Annotated[str, Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+    device_id: DeviceId
+    seq: Annotated[int, Field(ge=0)]
+    ts: float
+    camera: str = "default"
+    kind: EventKind
+    phase: EventPhase = EventPhase.INSTANT
+    label: Annotated[str, Field(max_length=64)]
+    score: Unit
+    bbox: tuple[Unit, Unit, Unit, Unit] | None = Field(
+        default=None, description="normalised x1, y1, x2, y2"
+    )
+    track_id: int | None = None
+    zone: str | None = None
+    line: str | None = None
+    direction: str | None = None
+    count: int | None = None
+    value: float | None = Field(default=None, description="rule-specific value, e.g. speed in m/s")
+    model: str | None = None
+    has_snapshot: bool = False
+    attributes: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+
+class TelemetryPayload(WireModel):
+    device_id: DeviceId
+    ts: float
+    camera: str = "default"
+    fps_in: float = 0.0
+    fps_processed: float = 0.0
+    inference_ms_p50: float | None = None
+    inference_ms_p95: float | None = None
+    cnn_frame_share: Unit | None = None
+    motion_ratio: Unit | None = None
+    outbox_depth: int = 0
+    frames_dropped: int = 0
+    events_dropped: int = 0
+    cpu_temp_c: float | None = None
+
+
+class ModelOffer(WireModel):
+    """Retained on ``model/offer``: the model a device should run (issue: rollout)."""
+
+    campaign_id: str
+    name: str
+    version: str
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    size_bytes: Annotated[int, Field(gt=0)]
+    chunk_size: Annotated[int, Field(gt=0)]
+    signature: str | None = Field(default=None, description="base64 Ed25519 over signed_bytes()")
+    manifest: dict[str, Any]
+    rollback: bool = False
+    shadow: bool = False
+
+    def signed_bytes(self) -> bytes:
+        """The canonical bytes the hub signs: everything that decides what runs on the device."""
+        body = {
+            "campaign_id": self.campaign_id,
+            "name": self.name,
+            "version": self.version,
+            "sha256": self.sha256,
+            "size_bytes": self.size_bytes,
+            "manifest": self.manifest,
+            "rollback": self.rollback,
+            "shadow": self.shadow,
+        }
+        return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+
+class ChunkRequest(WireModel):
+    campaign_id: str
+    sha256: str
+    first: Annotated[int, Field(ge=0)]
+    count: Annotated[int, Field(ge=1, le=256)]
+
+
+class ModelStateName(StrEnum):
+    OFFERED = "OFFERED"
+    DOWNLOADING = "DOWNLOADING"
+    VERIFIED = "VERIFIED"
+    INSTALLED = "INSTALLED"
+    ACTIVE = "ACTIVE"
+    FAILED = "FAILED"
+    ROLLED_BACK = "ROLLED_BACK"
+    SHADOW = "SHADOW"
+
+
+class ModelStatePayload(WireModel):
+    device_id: DeviceId
+    ts: float
+    campaign_id: str | None = None
+    name: str
+    version: str
+    state: ModelStateName
+    progress: Unit | None = None
+    reason: str | None = None
+    shadow: dict[str, float] | None = None
+
+
+M = TypeVar("M", bound=WireModel)
+
+
+def decode(model: type[M], raw: bytes, *, topic_device_id: str | None = None) -> M:
+    """Parse raw bytes into ``model`` or raise PayloadError with a storable reason.
+
+    When ``topic_device_id`` is given, the payload's ``device_id`` must equal it (anti-spoofing).
+    """
+    if len(raw) > MAX_JSON_PAYLOAD_BYTES:
+        raise PayloadError(f"oversize payload: {len(raw)} bytes > {MAX_JSON_PAYLOAD_BYTES}")
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PayloadError(f"invalid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise PayloadError(f"payload must be a JSON object, got {type(data).__name__}")
+    try:
+        msg = model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"]) or "<root>"
+        raise PayloadError(f"schema: {loc}: {first['msg']}") from None
+    payload_device = getattr(msg, "device_id", topic_device_id)
+    if topic_device_id is not None and payload_device != topic_device_id:
+        raise PayloadError(
+            f"device id mismatch: payload {payload_device!r} on topic of {topic_device_id!r}"
+        )
+    return msg

@@ -1,0 +1,135 @@
+"""MQTT topic layout (DESIGN.md, "Topics") — builders, subscription filters and one parser.
+
+Every topic is ``{prefix}/devices/{device_id}/{kind}[/{arg}]``. The device id is also the MQTT username
+and client id, so the broker's ACL and the hub's spoofing check both key on the same string.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+DEFAULT_PREFIX = "edgesight/v1"
+
+# QoS per topic kind: everything that must not be lost is QoS 1; telemetry is best effort.
+QOS_RELIABLE = 1
+QOS_TELEMETRY = 0
+
+DEVICE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class TopicKind(StrEnum):
+    STATUS = "status"
+    EVENTS = "events"
+    SNAPSHOT = "snapshots"
+    TELEMETRY = "telemetry"
+    MODEL_OFFER = "model/offer"
+    MODEL_CHUNK_REQUEST = "model/chunks/req"
+    MODEL_CHUNK = "model/chunks"
+    MODEL_STATE = "model/state"
+    CONFIG = "config"
+    SIGNAL = "signal"
+
+
+# Direction of each kind: which side may publish it (the broker ACL is generated from this).
+EDGE_TO_HUB = (
+    TopicKind.STATUS,
+    TopicKind.EVENTS,
+    TopicKind.SNAPSHOT,
+    TopicKind.TELEMETRY,
+    TopicKind.MODEL_CHUNK_REQUEST,
+    TopicKind.MODEL_STATE,
+)
+HUB_TO_EDGE = (TopicKind.MODEL_OFFER, TopicKind.MODEL_CHUNK, TopicKind.CONFIG, TopicKind.SIGNAL)
+
+
+class TopicError(ValueError):
+    """A topic that is not part of the contract."""
+
+
+def validate_device_id(device_id: str) -> str:
+    if not DEVICE_ID_RE.match(device_id or ""):
+        raise TopicError(
+            f"invalid device id {device_id!r}: 1-64 chars of letters, digits, '_', '.', '-'"
+        )
+    return device_id
+
+
+@dataclass(frozen=True)
+class ParsedTopic:
+    device_id: str
+    kind: TopicKind
+    arg: str | None = None
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Topic builder bound to one prefix."""
+
+    prefix: str = DEFAULT_PREFIX
+
+    def device(self, device_id: str, kind: TopicKind, arg: str | int | None = None) -> str:
+        validate_device_id(device_id)
+        base = f"{self.prefix}/devices/{device_id}/{kind.value}"
+        return base if arg is None else f"{base}/{arg}"
+
+    def status(self, device_id: str) -> str:
+        return self.device(device_id, TopicKind.STATUS)
+
+    def events(self, device_id: str) -> str:
+        return self.device(device_id, TopicKind.EVENTS)
+
+    def snapshot(self, device_id: str, event_id: str) -> str:
+        return self.device(device_id, TopicKind.SNAPSHOT, event_id)
+
+    def telemetry(self, device_id: str) -> str:
+        return self.device(device_id, TopicKind.TELEMETRY)
+
+    def model_offer(self, device_id: str) -> str:
+        return self.device(device_id, TopicKind.MODEL_OFFER)
+
+    def model_chunk_request(self, device_id: str) -> str:
+        return self.device(device_id, TopicKind.MODEL_CHUNK_REQUEST)
+
+    def model_chunk(self, device_id: str, index: int) -> str:
+        return self.device(device_id, TopicKind.MODEL_CHUNK, index)
+
+    def model_state(self, device_id: str) -> str:
+        return self.device(device_id, TopicKind.MODEL_STATE)
+
+    def config(self, device_id: str) -> str:
+        return self.device(device_id, TopicKind.CONFIG)
+
+    def signal(self, device_id: str, name: str) -> str:
+        return self.device(device_id, TopicKind.SIGNAL, name)
+
+    def all_devices(self, kind: TopicKind) -> str:
+        """Subscription filter for one kind across the fleet (``+`` for the device id)."""
+        suffix = "/#" if kind in (TopicKind.SNAPSHOT, TopicKind.MODEL_CHUNK, TopicKind.SIGNAL) else ""
+        return f"{self.prefix}/devices/+/{kind.value}{suffix}"
+
+    def shared(self, group: str, topic_filter: str) -> str:
+        """MQTT 5 / Mosquitto shared subscription: N workers split one stream."""
+        return f"$share/{group}/{topic_filter}"
+
+    def parse(self, topic: str) -> ParsedTopic:
+        head = f"{self.prefix}/devices/"
+        if not topic.startswith(head):
+            raise TopicError(f"topic {topic!r} is not under {head!r}")
+        device_id, _, rest = topic[len(head) :].partition("/")
+        validate_device_id(device_id)
+        # Longest kinds first so "model/chunks/req" wins over "model/chunks".
+        for kind in sorted(TopicKind, key=lambda k: -len(k.value)):
+            if rest == kind.value:
+                return ParsedTopic(device_id, kind)
+            if rest.startswith(kind.value + "/") and kind in (
+                TopicKind.SNAPSHOT,
+                TopicKind.MODEL_CHUNK,
+                TopicKind.SIGNAL,
+            ):
+                arg = rest[len(kind.value) + 1 :]
+                if not arg or "/" in arg:
+                    break
+                return ParsedTopic(device_id, kind, arg)
+        raise TopicError(f"unknown topic kind in {topic!r}")

@@ -1,0 +1,1 @@
+"""Real parts for tests: a Mosquitto broker per fixture, a throwaway PostgreSQL database."""

@@ -1,0 +1,85 @@
+"""Start a real Mosquitto broker on a free port from the project's own config (deploy/mosquitto)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+DEPLOY_CONF = REPO / "deploy" / "mosquitto" / "mosquitto.conf"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_port(host: str, port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s")
+
+
+def render_config(workdir: Path, port: int, base: str | None = None, extra: str = "") -> Path:
+    """The deploy config with its listener moved to ``127.0.0.1:port`` and paths under ``workdir``."""
+    text = base if base is not None else DEPLOY_CONF.read_text()
+    text = re.sub(r"^listener\s+\d+.*$", f"listener {port} 127.0.0.1", text, count=1, flags=re.M)
+    text = re.sub(r"^persistence_location .*$", f"persistence_location {workdir}/", text, flags=re.M)
+    text = re.sub(r"^log_dest .*$", f"log_dest file {workdir}/mosquitto.log", text, flags=re.M)
+    conf = workdir / "mosquitto.conf"
+    conf.write_text(text + "\n" + extra)
+    return conf
+
+
+class MosquittoBroker:
+    """One broker process; ``stop()``/``start()`` keep the port so clients can reconnect to it."""
+
+    def __init__(self, workdir: Path, port: int | None = None, base_config: str | None = None,
+                 extra_config: str = ""):
+        self.binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        self.workdir = workdir
+        self.host = "127.0.0.1"
+        self.port = port or free_port()
+        self.conf = render_config(workdir, self.port, base_config, extra_config)
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{self.host}:{self.port}"
+
+    def start(self) -> MosquittoBroker:
+        self.proc = subprocess.Popen(
+            [self.binary, "-c", str(self.conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            wait_port(self.host, self.port)
+        except TimeoutError:
+            self.proc.kill()
+            err = self.proc.stderr.read().decode() if self.proc.stderr else ""
+            log = (self.workdir / "mosquitto.log")
+            raise RuntimeError(
+                f"mosquitto did not start: {err}\n{log.read_text() if log.exists() else ''}"
+            ) from None
+        return self
+
+    def stop(self, kill: bool = False) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill() if kill else self.proc.terminate()
+            self.proc.wait(10)
+        self.proc = None
+
+    def log(self) -> str:
+        path = self.workdir / "mosquitto.log"
+        return path.read_text() if path.exists() else ""
