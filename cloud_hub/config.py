@@ -1,0 +1,115 @@
+"""Hub settings: one pydantic model filled from a YAML file, then the environment, then test overrides.
+
+Web and ingest are separate processes that must agree on the database and the broker, so both read
+their settings through this one function instead of each parsing the environment its own way.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shared.topics import DEFAULT_PREFIX
+
+# Environment variable → setting. DATABASE_URL is the conventional fallback (Heroku, compose files).
+ENVIRONMENT = {
+    "EDGESIGHT_DATABASE_URL": "database_url",
+    "EDGESIGHT_MQTT_URL": "mqtt_url",
+    "EDGESIGHT_MQTT_PREFIX": "mqtt_prefix",
+    "EDGESIGHT_SECRET_KEY": "secret_key",
+    "EDGESIGHT_SNAPSHOT_DIR": "snapshot_dir",
+    "EDGESIGHT_RETENTION_DAYS": "retention_days",
+    "EDGESIGHT_SNAPSHOT_CAP_MB": "snapshot_cap_mb",
+    "EDGESIGHT_TRUSTED_PROXIES": "trusted_proxies",
+    "EDGESIGHT_LOG_FORMAT": "log_format",
+}
+FALLBACKS = {"database_url": "DATABASE_URL"}
+
+
+class ConfigError(ValueError):
+    """A settings problem, with the file or variable it came from."""
+
+
+class HubSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in instance/")
+    mqtt_url: str = "mqtt://127.0.0.1:1883"
+    mqtt_prefix: str = DEFAULT_PREFIX
+    secret_key: str | None = Field(default=None, description="session signing key; default kept in instance/")
+    snapshot_dir: str | None = Field(default=None, description="default instance/snapshots")
+    retention_days: float | None = Field(default=None, gt=0, description="delete events older than this")
+    snapshot_cap_mb: float | None = Field(default=None, gt=0, description="disk cap for snapshots")
+    trusted_proxies: int = Field(default=0, ge=0, description="reverse proxies in front (X-Forwarded-*)")
+    log_format: str = Field(default="json", pattern="^(json|text)$")
+    login_attempts_per_minute: int = Field(default=5, ge=1)
+    ingest_batch_size: int = Field(default=500, ge=1)
+    ingest_max_delay_s: float = Field(default=0.05, gt=0)
+
+
+def load_settings(overrides: dict[str, Any] | None = None, environ: dict[str, str] | None = None) -> HubSettings:
+    """File (EDGESIGHT_CONFIG) < environment < ``overrides``; errors name their source."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    path = env.get("EDGESIGHT_CONFIG")
+    if path:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: expected a mapping of settings")
+        values.update(loaded)
+    for field, variable in FALLBACKS.items():
+        if env.get(variable):
+            values[field] = env[variable]
+    for variable, field in ENVIRONMENT.items():
+        if env.get(variable):
+            values[field] = env[variable]
+    values.update(overrides or {})
+    try:
+        return HubSettings.model_validate(values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        source = path or "environment"
+        raise ConfigError(f"{source}: {loc}: {first['msg']}") from None
+
+
+def default_database_url(instance_path: str | Path) -> str:
+    return f"sqlite:///{Path(instance_path) / 'edgesight.db'}"
+
+
+def normalise_database_url(url: str) -> str:
+    """``postgresql://`` and ``postgres://`` mean psycopg 3 here (SQLAlchemy would pick psycopg2)."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+class MqttAddress(BaseModel):
+    host: str
+    port: int
+    tls: bool = False
+    username: str | None = None
+    password: str | None = None
+
+
+def parse_mqtt_url(url: str) -> MqttAddress:
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
+        raise ConfigError(f"mqtt url {url!r}: scheme must be mqtt:// or mqtts://")
+    tls = parts.scheme in ("mqtts", "ssl")
+    return MqttAddress(
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or (8883 if tls else 1883),
+        tls=tls,
+        username=parts.username,
+        password=parts.password,
+    )

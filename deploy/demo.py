@@ -1,0 +1,156 @@
+"""`make demo`: the whole system on one machine with embedded defaults.
+
+Starts, in order: the embedded MQTT broker (unless EDGESIGHT_MQTT_URL names one), the database migration,
+the hub's ingest worker, the hub's web server and two edge agents on sample sources; prints the
+dashboard URL; Ctrl-C stops everything in reverse order.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+VAR = REPO / "var" / "demo"
+BIN = Path(sys.executable).parent
+WEB_PORT = int(os.environ.get("EDGESIGHT_DEMO_PORT", "8000"))
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port(preferred: int) -> int:
+    if port_free(preferred):
+        return preferred
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.3)
+    raise SystemExit(f"demo: {what} did not come up within {timeout:.0f}s (logs in {VAR})")
+
+
+def port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.3):
+            return True
+    except OSError:
+        return False
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+AGENT_CONFIG = """\
+device:
+  id: {device_id}
+mqtt:
+  url: {mqtt_url}
+cameras:
+  - name: {camera}
+    source: "{source}"
+    model: {model}
+outbox:
+  path: {outbox}
+telemetry:
+  interval_s: 5
+"""
+
+
+class Demo:
+    def __init__(self) -> None:
+        self.procs: list[tuple[str, subprocess.Popen]] = []
+        VAR.mkdir(parents=True, exist_ok=True)
+        self.env = dict(os.environ)
+        self.env.setdefault("EDGESIGHT_DATABASE_URL", f"sqlite:///{VAR / 'hub.db'}")
+
+    def spawn(self, name: str, *args: str) -> subprocess.Popen:
+        log = open(VAR / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the process
+        proc = subprocess.Popen(list(args), cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.procs.append((name, proc))
+        print(f"  started {name:<10} pid {proc.pid}  log {VAR / (name + '.log')}")
+        return proc
+
+    def run(self) -> None:
+        print("edgesight demo: starting the hub, a broker and two edge agents")
+        if "EDGESIGHT_MQTT_URL" not in self.env:
+            port = free_port(1883)
+            self.env["EDGESIGHT_MQTT_URL"] = f"mqtt://127.0.0.1:{port}"
+            self.spawn("broker", str(BIN / "cloud-hub"), "broker", "--port", str(port))
+            wait_for(lambda: port_open(port), "embedded broker")
+        subprocess.run([str(BIN / "cloud-hub"), "db", "upgrade"], cwd=REPO, env=self.env, check=True)
+        self.spawn("ingest", str(BIN / "cloud-hub"), "ingest")
+        web_port = free_port(WEB_PORT)
+        self.spawn("web", str(BIN / "cloud-hub"), "serve", "--host", "127.0.0.1", "--port", str(web_port))
+        url = f"http://127.0.0.1:{web_port}"
+        wait_for(lambda: http_ok(f"{url}/healthz"), "hub web")
+        for device_id, camera, source in (
+            ("demo-street", "street", "synthetic:street?seed=101&width=320&height=192"),
+            ("demo-lobby", "lobby", "synthetic:indoor?seed=202&width=320&height=192"),
+        ):
+            config = VAR / f"{device_id}.yaml"
+            config.write_text(
+                AGENT_CONFIG.format(
+                    device_id=device_id,
+                    mqtt_url=self.env["EDGESIGHT_MQTT_URL"],
+                    camera=camera,
+                    source=source,
+                    model=REPO / "firmware_models" / "reference" / "fomo-street",
+                    outbox=VAR / f"{device_id}-outbox.db",
+                )
+            )
+            self.spawn(device_id, str(BIN / "edge-agent"), "run", "--config", str(config))
+        print(f"\n  Dashboard:  {url}/\n  Events API: {url}/api/v1/events\n\nCtrl-C stops everything.")
+        while True:
+            for name, proc in self.procs:
+                if proc.poll() is not None:
+                    raise SystemExit(f"demo: {name} exited with {proc.returncode} (see {VAR / name}.log)")
+            time.sleep(1)
+
+    def stop(self) -> None:
+        for name, proc in reversed(self.procs):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+            print(f"  stopped {name}")
+
+
+def main() -> None:
+    demo = Demo()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        demo.run()
+    except KeyboardInterrupt:
+        print()
+    finally:
+        demo.stop()
+
+
+if __name__ == "__main__":
+    main()
