@@ -27,6 +27,11 @@ ENVIRONMENT = {
     "EDGESIGHT_SNAPSHOT_CAP_MB": "snapshot_cap_mb",
     "EDGESIGHT_TRUSTED_PROXIES": "trusted_proxies",
     "EDGESIGHT_LOG_FORMAT": "log_format",
+    # Device identity (docs/security.md).
+    "EDGESIGHT_MQTT_ADMIN_URL": "mqtt_admin_url",
+    "EDGESIGHT_MQTT_CA_FILE": "mqtt_ca_file",
+    "EDGESIGHT_DEVICE_MQTT_URL": "device_mqtt_url",
+    "EDGESIGHT_DEVICE_CA_FILE": "device_ca_file",
 }
 FALLBACKS = {"database_url": "DATABASE_URL"}
 
@@ -50,9 +55,20 @@ class HubSettings(BaseModel):
     login_attempts_per_minute: int = Field(default=5, ge=1)
     ingest_batch_size: int = Field(default=500, ge=1)
     ingest_max_delay_s: float = Field(default=0.05, gt=0)
+    # Device identity (docs/security.md).
+    mqtt_admin_url: str | None = Field(
+        default=None, description="dynsec admin login (mqtt://user:pass@host); unset: broker not managed"
+    )
+    mqtt_ca_file: str | None = Field(default=None, description="CA the hub's MQTT clients trust for mqtts://")
+    device_mqtt_url: str | None = Field(
+        default=None, description="URL devices dial (default: mqtt_url without credentials)"
+    )
+    device_ca_file: str | None = Field(default=None, description="CA path on the device, for agent configs")
 
 
-def load_settings(overrides: dict[str, Any] | None = None, environ: dict[str, str] | None = None) -> HubSettings:
+def load_settings(
+    overrides: dict[str, Any] | None = None, environ: dict[str, str] | None = None
+) -> HubSettings:
     """File (EDGESIGHT_CONFIG) < environment < ``overrides``; errors name their source."""
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}

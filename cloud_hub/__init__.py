@@ -1,0 +1,73 @@
+"""cloud_hub: the fleet hub (web app + ingest worker). ``create_app`` is the Flask app factory."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from cloud_hub.config import default_database_url, load_settings
+
+
+def _secret_key(instance_path: Path, configured: str | None) -> str:
+    """A configured key, else one generated once and kept in the instance folder (never a default)."""
+    if configured:
+        return configured
+    path = instance_path / "secret_key"
+    if not path.exists():
+        # Several gunicorn workers may race here: write aside, then link (fails if another won).
+        tmp = path.with_name(f".secret_key.{os.getpid()}")
+        tmp.write_text(secrets.token_urlsafe(48))
+        tmp.chmod(0o600)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return path.read_text().strip()
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Settings come from EDGESIGHT_CONFIG (YAML), the environment, then ``test_config``.
+
+    ``instance_path`` (or EDGESIGHT_INSTANCE_PATH) moves the folder holding the default SQLite
+    database, the generated secret key and the snapshots.
+    """
+    overrides = dict(test_config or {})
+    instance_path = overrides.pop("instance_path", None) or os.environ.get("EDGESIGHT_INSTANCE_PATH")
+    app = Flask(__name__, instance_relative_config=True,
+                instance_path=str(Path(instance_path).resolve()) if instance_path else None)
+    instance = Path(app.instance_path)
+    instance.mkdir(parents=True, exist_ok=True)
+    settings = load_settings(overrides)
+    if settings.database_url is None:
+        settings = settings.model_copy(update={"database_url": default_database_url(instance)})
+    if settings.snapshot_dir is None:
+        settings = settings.model_copy(update={"snapshot_dir": str(instance / "snapshots")})
+
+    app.config.from_mapping(
+        SECRET_KEY=_secret_key(instance, settings.secret_key),
+        HUB_SETTINGS=settings,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        JSON_SORT_KEYS=False,
+    )
+
+    from cloud_hub.web import database
+
+    database.init_app(app)
+
+    from cloud_hub.web import api, dashboard, health
+
+    app.register_blueprint(health.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(dashboard.bp)
+
+    from cloud_hub import commands
+
+    commands.init_app(app)
+    return app

@@ -1,0 +1,3 @@
+from cloud_hub.cli import main
+
+main()

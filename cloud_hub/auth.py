@@ -1,0 +1,137 @@
+"""Users, roles, API tokens and the login rate limit: the logic, shared by the web app and the CLI.
+
+Passwords are hashed with werkzeug's scrypt. API tokens are random secrets shown once; the database
+keeps only their sha256, so a leaked database does not leak working tokens. There is no default user
+or password: the first admin is created with ``cloud-hub users add NAME --role admin``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from cloud_hub.models import ApiToken, LoginFailure, User
+
+ROLES = ("admin", "viewer")
+USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+MIN_PASSWORD_LENGTH = 10
+TOKEN_PREFIX = "esk_"
+RATE_WINDOW_S = 60.0
+# Checked against when a username does not exist, so both paths cost one scrypt (no user enumeration).
+_DUMMY_HASH = generate_password_hash("not-a-real-password", method="scrypt")
+
+
+class AuthError(ValueError):
+    """A refused user or token operation, with a message fit to show."""
+
+
+def hash_password(password: str) -> str:
+    return generate_password_hash(password, method="scrypt")
+
+
+def create_user(db: Session, username: str, password: str, role: str) -> User:
+    if not USERNAME_RE.match(username):
+        raise AuthError("username: 1-64 letters, digits or _ . @ -")
+    if role not in ROLES:
+        raise AuthError(f"role: one of {', '.join(ROLES)}")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AuthError(f"password: at least {MIN_PASSWORD_LENGTH} characters")
+    if db.scalar(select(User).where(User.username == username)) is not None:
+        raise AuthError(f"user {username!r} already exists")
+    user = User(username=username, password_hash=hash_password(password), role=role, created_at=time.time(),
+                disabled=False)
+    db.add(user)
+    db.commit()
+    return user
+
+
+def authenticate(db: Session, username: str, password: str) -> User | None:
+    user = db.scalar(select(User).where(User.username == username))
+    if user is None or user.disabled:
+        check_password_hash(_DUMMY_HASH, password)
+        return None
+    return user if check_password_hash(user.password_hash, password) else None
+
+
+def user_count(db: Session) -> int:
+    return int(db.scalar(select(func.count()).select_from(User)) or 0)
+
+
+def token_digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class NewToken:
+    id: int
+    name: str
+    secret: str
+
+
+def create_token(db: Session, user: User, name: str) -> NewToken:
+    name = name.strip()
+    if not 1 <= len(name) <= 64:
+        raise AuthError("token name: 1-64 characters")
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(user_id=user.id, name=name, token_sha256=token_digest(secret), created_at=time.time())
+    db.add(token)
+    db.commit()
+    return NewToken(token.id, name, secret)
+
+
+def user_for_token(db: Session, secret: str) -> User | None:
+    if not secret.startswith(TOKEN_PREFIX):
+        return None
+    token = db.scalar(select(ApiToken).where(ApiToken.token_sha256 == token_digest(secret),
+                                             ApiToken.revoked_at.is_(None)))
+    if token is None:
+        return None
+    user = db.get(User, token.user_id)
+    if user is None or user.disabled:
+        return None
+    now = time.time()
+    if token.last_used_at is None or now - token.last_used_at > 60:
+        token.last_used_at = now
+        db.commit()
+    return user
+
+
+def revoke_token(db: Session, token_id: int, by: User) -> ApiToken:
+    token = db.get(ApiToken, token_id)
+    if token is None or (token.user_id != by.id and by.role != "admin"):
+        raise AuthError("no such token")
+    if token.revoked_at is None:
+        token.revoked_at = time.time()
+        db.commit()
+    return token
+
+
+def tokens_of(db: Session, user: User) -> list[ApiToken]:
+    return list(db.scalars(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id)))
+
+
+class LoginRateLimit:
+    """At most ``limit`` failed logins per client per minute, counted in the database so that every
+    gunicorn worker sees the same count."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+
+    def blocked(self, db: Session, client: str) -> bool:
+        since = time.time() - RATE_WINDOW_S
+        failures = db.scalar(select(func.count()).select_from(LoginFailure)
+                             .where(LoginFailure.client == client, LoginFailure.at > since))
+        return int(failures or 0) >= self.limit
+
+    def record_failure(self, db: Session, client: str) -> None:
+        now = time.time()
+        db.add(LoginFailure(client=client[:128], at=now))
+        db.execute(delete(LoginFailure).where(LoginFailure.at < now - 10 * RATE_WINDOW_S))
+        db.commit()

@@ -1,0 +1,106 @@
+"""``cloud-hub`` commands, registered on ``app.cli`` (flaskr style) and run by cloud_hub.cli:main."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup, with_appcontext
+
+from cloud_hub import db as hub_db
+from cloud_hub import logs
+from cloud_hub.config import HubSettings
+
+log = logging.getLogger("cloud_hub")
+
+
+def settings() -> HubSettings:
+    return current_app.config["HUB_SETTINGS"]
+
+
+def wait_for_signal() -> None:
+    """Block until SIGINT or SIGTERM (the one stop event of a foreground command)."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(1.0):
+        pass
+
+
+db_group = AppGroup("db", help="Database schema.")
+
+
+@db_group.command("upgrade", help="Apply Alembic migrations up to the latest schema.")
+@click.option("--revision", default="heads", show_default=True)
+def db_upgrade(revision: str) -> None:
+    url = settings().database_url or ""
+    hub_db.upgrade(url, revision)
+    click.echo(f"database at revision {revision}: {hub_db.make_engine(url).url.render_as_string()}")
+
+
+@click.command("ingest", help="Subscribe to the fleet's topics and store what arrives (Ctrl-C stops).")
+@click.option("--client-id", default=None, help="stable MQTT client id (persistent session)")
+@click.option("--worker", default=0, show_default=True, help="worker number, part of the default client id")
+@click.option("--share", "share_group", default=None,
+              help="shared-subscription group ($share/GROUP/...) to split load across workers")
+@click.option("--metrics-port", type=int, default=None, help="serve Prometheus counters on this port")
+@with_appcontext
+def ingest(client_id: str | None, worker: int, share_group: str | None, metrics_port: int | None) -> None:
+    from cloud_hub.ingest.worker import IngestWorker, default_client_id
+
+    s = settings()
+    logs.configure(s.log_format)
+    hub_db.upgrade(s.database_url or "")
+    engine = current_app.extensions["edgesight.engine"]
+    worker_obj = IngestWorker(
+        engine, s.mqtt_url, s.mqtt_prefix, client_id=client_id or default_client_id(worker),
+        share_group=share_group, snapshot_dir=s.snapshot_dir, batch_size=s.ingest_batch_size,
+        max_delay_s=s.ingest_max_delay_s,
+    )
+    if metrics_port:
+        from cloud_hub.metrics import serve_ingest_metrics
+
+        serve_ingest_metrics(worker_obj, metrics_port)
+    worker_obj.start(wait_s=60)
+    log.info("ingest running", extra={"mqtt": s.mqtt_url, "prefix": s.mqtt_prefix, "share": share_group})
+    try:
+        wait_for_signal()
+    finally:
+        worker_obj.stop()
+        log.info("ingest stopped", extra={"counters": worker_obj.snapshot()})
+
+
+@click.command("serve", help="Run the web app (built-in server; production: gunicorn cloud_hub.wsgi:app).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True)
+@with_appcontext
+def serve(host: str, port: int) -> None:
+    s = settings()
+    logs.configure(s.log_format)
+    hub_db.upgrade(s.database_url or "")
+    log.info("web listening", extra={"url": f"http://{host}:{port}/"})
+    current_app.run(host=host, port=port, threaded=True, use_reloader=False)
+
+
+@click.command("broker", help="Run the embedded MQTT broker (amqtt) in the foreground.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=1883, show_default=True)
+@with_appcontext
+def broker(host: str, port: int) -> None:
+    from cloud_hub.broker import EmbeddedBroker
+
+    logs.configure(settings().log_format)
+    embedded = EmbeddedBroker(host, port).start()
+    click.echo(f"embedded MQTT broker on {embedded.url}")
+    try:
+        wait_for_signal()
+    finally:
+        embedded.stop()
+
+
+def init_app(app: Flask) -> None:
+    for command in (db_group, ingest, serve, broker):
+        app.cli.add_command(command)

@@ -1,0 +1,106 @@
+"""Broker access rules generated from the wire contract (shared.topics), never copied by hand.
+
+``EDGE_TO_HUB`` and ``HUB_TO_EDGE`` in shared.topics decide who may publish each topic kind; this module
+turns them into Mosquitto dynamic-security ACL entries for three kinds of principal:
+
+* a device ``d``: publish ``{p}/devices/d/<edge→hub kind>``, subscribe/receive ``{p}/devices/d/<hub→edge>``;
+* the hub's ingest/control services: read every device's edge → hub topics (also through
+  ``$share/<group>/…``), and for control, publish every device's hub → edge topics;
+* the dynsec admin: only the plugin's ``$CONTROL`` topics.
+
+Everything else is denied by the default access in the broker's initial config (see bootstrap.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.topics import EDGE_TO_HUB, HUB_TO_EDGE, TopicKind, Topics, validate_device_id
+
+PUBLISH_SEND = "publishClientSend"
+PUBLISH_RECEIVE = "publishClientReceive"
+SUBSCRIBE_PATTERN = "subscribePattern"
+UNSUBSCRIBE_PATTERN = "unsubscribePattern"
+
+DYNSEC_TOPIC = "$CONTROL/dynamic-security/#"
+
+ADMIN_ROLE = "edgesight-admin"
+INGEST_ROLE = "edgesight-ingest"
+CONTROL_ROLE = "edgesight-control"
+
+
+@dataclass(frozen=True)
+class AclRule:
+    """One dynamic-security ACL entry (allow unless said otherwise)."""
+
+    acltype: str
+    topic: str
+    allow: bool = True
+
+    def to_dynsec(self) -> dict[str, object]:
+        return {"acltype": self.acltype, "topic": self.topic, "allow": self.allow}
+
+
+def device_role_name(device_id: str) -> str:
+    return f"edgesight-device:{validate_device_id(device_id)}"
+
+
+def kind_filter(topics: Topics, device: str, kind: TopicKind) -> str:
+    """Topic filter for one kind of one device (``+`` = any device), one level per trailing argument.
+
+    Kinds that carry an argument (snapshot id, chunk number, signal name) are those whose fleet-wide
+    filter in shared.topics ends in ``/#``; an argument never contains ``/``, so ``/+`` is tighter.
+    """
+    fleet = topics.all_devices(kind)
+    head = f"{topics.prefix}/devices/+/"
+    assert fleet.startswith(head), fleet
+    tail = fleet[len(head) :]
+    if tail.endswith("/#"):
+        tail = tail[:-2] + "/+"
+    return f"{topics.prefix}/devices/{device}/{tail}"
+
+
+def device_acls(topics: Topics, device_id: str) -> list[AclRule]:
+    validate_device_id(device_id)
+    rules = [AclRule(PUBLISH_SEND, kind_filter(topics, device_id, kind)) for kind in EDGE_TO_HUB]
+    for kind in HUB_TO_EDGE:
+        topic = kind_filter(topics, device_id, kind)
+        rules += [AclRule(SUBSCRIBE_PATTERN, topic), AclRule(PUBLISH_RECEIVE, topic)]
+    return rules
+
+
+def _read_edge_to_hub(topics: Topics) -> list[AclRule]:
+    rules: list[AclRule] = []
+    for kind in EDGE_TO_HUB:
+        topic = kind_filter(topics, "+", kind)
+        rules += [
+            AclRule(SUBSCRIBE_PATTERN, topic),
+            # N ingest workers split one stream through a shared subscription; any group name.
+            AclRule(SUBSCRIBE_PATTERN, topics.shared("+", topic)),
+            AclRule(PUBLISH_RECEIVE, topic),
+        ]
+    return rules
+
+
+def ingest_acls(topics: Topics) -> list[AclRule]:
+    """Ingest only reads what devices send."""
+    return _read_edge_to_hub(topics)
+
+
+def control_acls(topics: Topics) -> list[AclRule]:
+    """Control (rollouts, remote config) publishes hub → edge topics and reads chunk requests/states."""
+    send = [AclRule(PUBLISH_SEND, kind_filter(topics, "+", kind)) for kind in HUB_TO_EDGE]
+    return send + _read_edge_to_hub(topics)
+
+
+def admin_acls() -> list[AclRule]:
+    """The dynsec admin manages clients and roles; it cannot read or write a single device topic."""
+    return [
+        AclRule(PUBLISH_SEND, DYNSEC_TOPIC),
+        AclRule(SUBSCRIBE_PATTERN, DYNSEC_TOPIC),
+        AclRule(PUBLISH_RECEIVE, DYNSEC_TOPIC),
+    ]
+
+
+def service_roles(topics: Topics) -> dict[str, list[AclRule]]:
+    return {ADMIN_ROLE: admin_acls(), INGEST_ROLE: ingest_acls(topics), CONTROL_ROLE: control_acls(topics)}

@@ -1,0 +1,1 @@
+"""Ingest: MQTT messages in, rows committed, then acknowledged (see worker.IngestWorker)."""

@@ -1,0 +1,136 @@
+"""Turn one MQTT message into what the database needs, or into a dead letter with a reason.
+
+Pure functions (no I/O) so every rejection rule is unit-testable and the same for every worker.
+The wire contract (shared.payloads.decode) does the schema work; this adds what the database needs on
+top: 64-bit integers, finite floats, no NUL characters (PostgreSQL text refuses them).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from shared.payloads import (
+    MAX_SNAPSHOT_BYTES,
+    EventPayload,
+    PayloadError,
+    StatusPayload,
+    TelemetryPayload,
+    decode,
+)
+from shared.topics import TopicError, TopicKind, Topics
+
+INT64_MAX = 2**63 - 1
+EVENT_ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+JPEG_MAGIC = b"\xff\xd8\xff"
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A message as it came off the wire; ``mid``/``qos`` are what we ack after commit."""
+
+    topic: str
+    payload: bytes
+    mid: int = 0
+    qos: int = 0
+    received_at: float = 0.0
+
+
+@dataclass
+class Record:
+    kind: Literal["event", "status", "telemetry", "snapshot", "dead"]
+    incoming: Incoming
+    device_id: str | None = None
+    row: dict[str, Any] = field(default_factory=dict)
+    reason: str | None = None
+
+
+def dead(incoming: Incoming, reason: str) -> Record:
+    return Record("dead", incoming, reason=reason[:1000])
+
+
+def _check_storable(values: dict[str, Any], path: str = "") -> None:
+    for key, value in values.items():
+        where = f"{path}{key}"
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int) and not -INT64_MAX - 1 <= value <= INT64_MAX:
+            raise PayloadError(f"out of range: {where} does not fit in 64 bits")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise PayloadError(f"out of range: {where} is not a finite number")
+        if isinstance(value, str) and "\x00" in value:
+            raise PayloadError(f"invalid text: {where} contains a NUL character")
+        if isinstance(value, dict):
+            for k in value:
+                if "\x00" in str(k):
+                    raise PayloadError(f"invalid text: a key of {where} contains a NUL character")
+            _check_storable(value, f"{where}.")
+        if isinstance(value, list | tuple):
+            _check_storable({str(i): v for i, v in enumerate(value)}, f"{where}.")
+
+
+def event_row(msg: EventPayload, received_at: float) -> dict[str, Any]:
+    row = msg.model_dump(exclude={"schema_version"})
+    row["kind"] = msg.kind.value
+    row["phase"] = msg.phase.value
+    row["bbox"] = list(msg.bbox) if msg.bbox is not None else None
+    row["attributes"] = dict(msg.attributes) or None
+    row["received_at"] = received_at
+    return row
+
+
+def telemetry_row(msg: TelemetryPayload, received_at: float) -> dict[str, Any]:
+    row = msg.model_dump(exclude={"schema_version"})
+    row["received_at"] = received_at
+    return row
+
+
+def status_row(msg: StatusPayload) -> dict[str, Any]:
+    """Only what the status says: a bare last will (``offline``) keeps the known versions."""
+    row: dict[str, Any] = {"state": msg.state.value, "status_ts": msg.ts}
+    optional = {"agent_version": msg.agent_version, "model": msg.model, "uptime_s": msg.uptime_s,
+                "cameras": list(msg.cameras) or None}
+    row.update({k: v for k, v in optional.items() if v is not None})
+    return row
+
+
+def classify(topics: Topics, incoming: Incoming) -> Record:
+    """Never raises: every failure becomes a dead letter whose reason says what was wrong."""
+    try:
+        parsed = topics.parse(incoming.topic)
+    except TopicError as exc:
+        return dead(incoming, f"unknown topic: {exc}")
+    device_id = parsed.device_id
+    try:
+        if parsed.kind is TopicKind.EVENTS:
+            event = decode(EventPayload, incoming.payload, topic_device_id=device_id)
+            row = event_row(event, incoming.received_at)
+            _check_storable(row)
+            return Record("event", incoming, device_id, row)
+        if parsed.kind is TopicKind.STATUS:
+            status = decode(StatusPayload, incoming.payload, topic_device_id=device_id)
+            row = status_row(status)
+            _check_storable(row)
+            return Record("status", incoming, device_id, row)
+        if parsed.kind is TopicKind.TELEMETRY:
+            telemetry = decode(TelemetryPayload, incoming.payload, topic_device_id=device_id)
+            row = telemetry_row(telemetry, incoming.received_at)
+            _check_storable(row)
+            return Record("telemetry", incoming, device_id, row)
+        if parsed.kind is TopicKind.SNAPSHOT:
+            return _snapshot(incoming, device_id, parsed.arg or "")
+    except PayloadError as exc:
+        return dead(incoming, exc.reason)
+    return dead(incoming, f"unknown topic: kind {parsed.kind.value!r} is not ingested by the hub")
+
+
+def _snapshot(incoming: Incoming, device_id: str, event_id: str) -> Record:
+    if not EVENT_ID_RE.match(event_id):
+        raise PayloadError(f"invalid snapshot topic: event id {event_id!r}")
+    if len(incoming.payload) > MAX_SNAPSHOT_BYTES:
+        raise PayloadError(f"oversize snapshot: {len(incoming.payload)} bytes > {MAX_SNAPSHOT_BYTES}")
+    if not incoming.payload.startswith(JPEG_MAGIC):
+        raise PayloadError("snapshot is not a JPEG (missing FF D8 FF header)")
+    return Record("snapshot", incoming, device_id, {"event_id": event_id})

@@ -1,0 +1,186 @@
+"""Write one batch of classified records in one transaction: insert-or-ignore, then commit.
+
+A batch is all-or-nothing so the worker can ack exactly the messages that are durable. If the database
+refuses the batch for a reason tied to one row (not a lost connection), the batch is replayed one
+message at a time and the guilty message becomes a dead letter: one bad row never blocks the stream.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine, Table, and_, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from cloud_hub.ingest.records import Record, dead
+from cloud_hub.models import DeadLetter, Device, Event, Snapshot, Telemetry
+from cloud_hub.snapshots import SnapshotStore
+
+log = logging.getLogger(__name__)
+
+DEVICES: Table = Device.__table__  # type: ignore[assignment]
+EVENTS: Table = Event.__table__  # type: ignore[assignment]
+SNAPSHOTS: Table = Snapshot.__table__  # type: ignore[assignment]
+TELEMETRY: Table = Telemetry.__table__  # type: ignore[assignment]
+DEAD_LETTERS: Table = DeadLetter.__table__  # type: ignore[assignment]
+
+# last_seen is refreshed at most this often per device, so parallel workers rarely touch the same row.
+LAST_SEEN_RESOLUTION_S = 1.0
+
+
+class TransientDatabaseError(RuntimeError):
+    """The database is unreachable or busy: retry the same batch later, ack nothing."""
+
+
+@dataclass
+class BatchResult:
+    events_stored: int = 0
+    duplicates: int = 0
+    statuses: int = 0
+    telemetry: int = 0
+    snapshots: int = 0
+    dead_letters: int = 0
+
+
+def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict], keys: Sequence[str]) -> int:
+    """INSERT … ON CONFLICT (keys) DO NOTHING as one executemany; returns how many rows were new."""
+    if not rows:
+        return 0
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        stmt = postgresql.insert(table)
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(table)
+    else:  # pragma: no cover - the hub supports exactly these two
+        raise RuntimeError(f"unsupported database dialect {dialect!r}")
+    stmt = stmt.on_conflict_do_nothing(index_elements=list(keys)).returning(table.c.id)
+    return len(conn.execute(stmt, list(rows)).all())
+
+
+def ensure_devices(conn: Connection, device_ids: Iterable[str], now: float) -> None:
+    """Register unseen devices and refresh last_seen (sorted: a fixed lock order avoids deadlocks)."""
+    ids = sorted(set(device_ids))
+    if not ids:
+        return
+    known = dict(conn.execute(select(DEVICES.c.id, DEVICES.c.last_seen).where(DEVICES.c.id.in_(ids))).all())
+    new = [{"id": d, "first_seen": now, "last_seen": now, "state": "unknown"} for d in ids if d not in known]
+    if new:
+        if conn.dialect.name == "postgresql":
+            stmt = postgresql.insert(DEVICES).on_conflict_do_nothing(index_elements=["id"])
+        else:
+            stmt = sqlite.insert(DEVICES).on_conflict_do_nothing(index_elements=["id"])
+        conn.execute(stmt, new)
+    stale = [d for d, seen in known.items() if seen < now - LAST_SEEN_RESOLUTION_S]
+    if stale:
+        conn.execute(
+            update(DEVICES)
+            .where(DEVICES.c.id.in_(stale), DEVICES.c.last_seen < now)
+            .values(last_seen=now)
+        )
+
+
+def apply_status(conn: Connection, device_id: str, row: dict) -> None:
+    """Statuses apply in arrival order, not by their ``ts``: a last will is stamped when the device
+    connects, so the broker's order (one topic, one retained value) is the only trustworthy one."""
+    conn.execute(update(DEVICES).where(DEVICES.c.id == device_id).values(**row))
+
+
+def apply_telemetry(conn: Connection, rows: Sequence[dict]) -> None:
+    latest: dict[str, dict] = {}
+    for row in rows:
+        if row["device_id"] not in latest or row["ts"] >= latest[row["device_id"]]["ts"]:
+            latest[row["device_id"]] = row
+    for device_id, row in sorted(latest.items()):
+        conn.execute(
+            update(DEVICES)
+            .where(
+                DEVICES.c.id == device_id,
+                or_(DEVICES.c.telemetry_ts.is_(None), DEVICES.c.telemetry_ts <= row["ts"]),
+            )
+            .values(fps=row["fps_processed"], inference_ms_p50=row["inference_ms_p50"],
+                    telemetry_ts=row["ts"])
+        )
+
+
+class BatchWriter:
+    """Commits batches of records; shared by the ingest worker, the benchmarks and tests."""
+
+    def __init__(self, engine: Engine, snapshots: SnapshotStore | None = None):
+        self.engine = engine
+        self.snapshots = snapshots
+
+    def write(self, records: Sequence[Record]) -> BatchResult:
+        try:
+            return self._write(records)
+        except OperationalError as exc:
+            raise TransientDatabaseError(str(exc.orig or exc)) from exc
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise TransientDatabaseError(str(exc.orig or exc)) from exc
+            log.warning("batch of %d refused (%s); replaying one by one", len(records), exc.orig)
+        return self._write_one_by_one(records)
+
+    def _write_one_by_one(self, records: Sequence[Record]) -> BatchResult:
+        total = BatchResult()
+        for record in records:
+            try:
+                result = self._write([record])
+            except OperationalError as exc:
+                raise TransientDatabaseError(str(exc.orig or exc)) from exc
+            except DBAPIError as exc:
+                reason = f"database refused: {type(exc.orig).__name__}: {str(exc.orig).splitlines()[0]}"
+                result = self._write([dead(record.incoming, reason)])
+            for name in vars(total):
+                setattr(total, name, getattr(total, name) + getattr(result, name))
+        return total
+
+    def _write(self, records: Sequence[Record]) -> BatchResult:
+        now = time.time()
+        result = BatchResult()
+        events = [r.row | {"received_at": now} for r in records if r.kind == "event"]
+        statuses = [r for r in records if r.kind == "status"]
+        telemetry = [r.row for r in records if r.kind == "telemetry"]
+        snapshots = [r for r in records if r.kind == "snapshot"]
+        dead_letters = [
+            {"topic": r.incoming.topic, "payload": r.incoming.payload, "reason": r.reason,
+             "received_at": r.incoming.received_at or now}
+            for r in records if r.kind == "dead"
+        ]
+        snapshot_rows = []
+        if snapshots and self.snapshots is not None:
+            for r in snapshots:
+                sha, rel = self.snapshots.put(r.incoming.payload)
+                snapshot_rows.append({
+                    "device_id": r.device_id, "event_id": r.row["event_id"], "sha256": sha, "path": rel,
+                    "size_bytes": len(r.incoming.payload), "received_at": now,
+                })
+        with self.engine.begin() as conn:
+            ensure_devices(conn, (r.device_id for r in records if r.device_id and r.kind != "dead"), now)
+            result.events_stored = insert_ignore(conn, EVENTS, events, ["device_id", "event_id"])
+            result.duplicates = len(events) - result.events_stored
+            if telemetry:
+                conn.execute(TELEMETRY.insert(), telemetry)
+                apply_telemetry(conn, telemetry)
+                result.telemetry = len(telemetry)
+            for record in statuses:
+                apply_status(conn, record.device_id or "", record.row)
+            result.statuses = len(statuses)
+            result.snapshots = insert_ignore(conn, SNAPSHOTS, snapshot_rows, ["device_id", "event_id"])
+            if dead_letters:
+                conn.execute(DEAD_LETTERS.insert(), dead_letters)
+            result.dead_letters = len(dead_letters)
+        return result
+
+
+def stored_event_count(engine: Engine, device_id: str | None = None) -> int:
+    from sqlalchemy import func
+
+    query = select(func.count()).select_from(EVENTS)
+    if device_id:
+        query = query.where(and_(EVENTS.c.device_id == device_id))
+    with engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())

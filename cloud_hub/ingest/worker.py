@@ -1,0 +1,248 @@
+"""The ingest worker: paho-mqtt subscriber → classify → batch commit → ack.
+
+Acks are manual (paho ``manual_ack=True``): a PUBACK leaves only after the message's row is committed,
+so a crash at any point makes the broker redeliver, and insert-or-ignore on (device_id, event_id)
+absorbs the redelivery. The session is persistent (clean_session=False, stable client id), so
+messages published while ingest is down wait in the broker.
+
+Threads: paho's network loop only queues messages; one writer thread batches, commits and acks. One
+stop event ends both, writer first draining what it holds.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import socket
+import ssl
+import threading
+import time
+from dataclasses import asdict, dataclass
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import Engine
+
+from cloud_hub.config import parse_mqtt_url
+from cloud_hub.ingest.records import Incoming, Record, classify
+from cloud_hub.ingest.store import BatchWriter, TransientDatabaseError
+from cloud_hub.snapshots import SnapshotStore
+from shared.topics import QOS_RELIABLE, QOS_TELEMETRY, TopicKind, Topics
+
+log = logging.getLogger(__name__)
+
+SUBSCRIBED_KINDS = {
+    TopicKind.EVENTS: QOS_RELIABLE,
+    TopicKind.STATUS: QOS_RELIABLE,
+    TopicKind.SNAPSHOT: QOS_RELIABLE,
+    TopicKind.TELEMETRY: QOS_TELEMETRY,
+}
+
+
+@dataclass
+class Counters:
+    """Monotonic totals since start (exported to Prometheus by cloud_hub.metrics)."""
+
+    received: int = 0
+    events_stored: int = 0
+    duplicates: int = 0
+    statuses: int = 0
+    telemetry: int = 0
+    snapshots: int = 0
+    dead_letters: int = 0
+    batches: int = 0
+    acked: int = 0
+    db_retries: int = 0
+    last_commit_at: float = 0.0
+    last_batch_lag_s: float = 0.0
+
+
+def default_client_id(worker: int = 0) -> str:
+    return f"edgesight-hub-ingest-{socket.gethostname()}-{worker}"
+
+
+class IngestWorker:
+    """Usable in process (tests, demo) and by ``cloud-hub ingest``: start(), stop(), counters."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        mqtt_url: str,
+        prefix: str,
+        *,
+        client_id: str | None = None,
+        share_group: str | None = None,
+        snapshot_dir: str | None = None,
+        batch_size: int = 500,
+        max_delay_s: float = 0.05,
+        idle_flush_s: float = 0.005,
+        persistent_session: bool = True,
+    ):
+        self.topics = Topics(prefix)
+        self.address = parse_mqtt_url(mqtt_url)
+        self.writer = BatchWriter(engine, SnapshotStore(snapshot_dir) if snapshot_dir else None)
+        self.share_group = share_group
+        self.batch_size = batch_size
+        self.max_delay_s = max_delay_s
+        self.idle_flush_s = idle_flush_s
+        self.counters = Counters()
+        self.connected = threading.Event()
+        self.subscribed = threading.Event()
+        self._stop = threading.Event()
+        self._queue: queue.Queue[Incoming] = queue.Queue()
+        self._writer_thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id or default_client_id(),
+            clean_session=not persistent_session,
+            protocol=mqtt.MQTTv311,
+            manual_ack=True,
+        )
+        if self.address.username:
+            self.client.username_pw_set(self.address.username, self.address.password)
+        if self.address.tls:
+            self.client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
+        self.client.reconnect_delay_set(min_delay=1, max_delay=10)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_subscribe = self._on_subscribe
+        self.client.on_message = self._on_message
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def subscriptions(self) -> list[tuple[str, int]]:
+        subs = []
+        for kind, qos in SUBSCRIBED_KINDS.items():
+            topic_filter = self.topics.all_devices(kind)
+            if self.share_group:
+                topic_filter = self.topics.shared(self.share_group, topic_filter)
+            subs.append((topic_filter, qos))
+        return subs
+
+    def start(self, wait_s: float = 15.0) -> IngestWorker:
+        """Connect, subscribe and start the writer; raises if the broker does not answer in ``wait_s``."""
+        self._writer_thread = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
+        self._writer_thread.start()
+        self.client.connect_async(self.address.host, self.address.port, keepalive=30)
+        self.client.loop_start()
+        if not self.subscribed.wait(wait_s):
+            self.stop()
+            raise ConnectionError(f"no MQTT subscription at {self.address.host}:{self.address.port} "
+                                  f"after {wait_s}s")
+        log.info("ingest subscribed", extra={"subscriptions": [s for s, _ in self.subscriptions()]})
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop taking messages, commit and ack what is held, then disconnect."""
+        self._stop.set()
+        if self._writer_thread is not None:
+            self._writer_thread.join(timeout)
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def snapshot(self) -> dict:
+        with self._lock:
+            counters = asdict(self.counters)
+        return counters | {"queued": self._queue.qsize(), "connected": self.connected.is_set()}
+
+    # -- paho callbacks (network thread) -----------------------------------------------------------
+    def _on_connect(self, client, _userdata, _flags, reason_code, _properties) -> None:
+        if reason_code.is_failure:
+            log.error("broker refused connection: %s", reason_code)
+            return
+        self.connected.set()
+        client.subscribe(self.subscriptions())
+
+    def _on_subscribe(self, _client, _userdata, _mid, reason_codes, _properties) -> None:
+        failed = [rc for rc in reason_codes if rc.is_failure]
+        if failed:
+            log.error("subscription refused: %s", failed)
+            return
+        self.subscribed.set()
+
+    def _on_disconnect(self, _client, _userdata, _flags, reason_code, _properties) -> None:
+        self.connected.clear()
+        if not self._stop.is_set():
+            log.warning("disconnected from broker (%s); paho reconnects", reason_code)
+
+    def _on_message(self, _client, _userdata, message: mqtt.MQTTMessage) -> None:
+        self._queue.put(
+            Incoming(message.topic, bytes(message.payload), message.mid, message.qos, time.time()))
+
+    # -- writer thread -----------------------------------------------------------------------------
+    def _next_batch(self) -> list[Incoming]:
+        """Wait for a first message, then take more until full, idle, or max_delay after the first."""
+        try:
+            first = self._queue.get(timeout=0.1)
+        except queue.Empty:
+            return []
+        batch = [first]
+        deadline = time.monotonic() + self.max_delay_s
+        while len(batch) < self.batch_size:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                batch.append(self._queue.get(timeout=min(self.idle_flush_s, remaining)))
+            except queue.Empty:
+                break
+        return batch
+
+    def _write_loop(self) -> None:
+        backoff = 0.1
+        pending: list[Incoming] = []
+        while True:
+            if not pending:
+                if self._stop.is_set() and self._queue.empty():
+                    return
+                pending = self._next_batch()
+                if not pending:
+                    continue
+            records = [classify(self.topics, m) for m in pending]
+            try:
+                result = self.writer.write(records)
+            except TransientDatabaseError as exc:
+                with self._lock:
+                    self.counters.db_retries += 1
+                if self._stop.is_set():
+                    log.error("database unavailable at shutdown; %d messages stay unacked for redelivery",
+                              len(pending))
+                    return
+                log.warning("database unavailable (%s); retrying in %.1fs", exc, backoff)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            except Exception:  # a bug must not kill ingest; the batch stays unacked for redelivery
+                log.exception("unexpected error writing a batch of %d; retrying", len(pending))
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            backoff = 0.1
+            self._ack(pending)
+            self._count(records, result)
+            pending = []
+
+    def _ack(self, messages: list[Incoming]) -> None:
+        for message in messages:
+            if message.qos > 0:
+                self.client.ack(message.mid, message.qos)
+
+    def _count(self, records: list[Record], result) -> None:
+        now = time.time()
+        with self._lock:
+            c = self.counters
+            c.received += len(records)
+            c.events_stored += result.events_stored
+            c.duplicates += result.duplicates
+            c.statuses += result.statuses
+            c.telemetry += result.telemetry
+            c.snapshots += result.snapshots
+            c.dead_letters += result.dead_letters
+            c.batches += 1
+            c.acked += sum(1 for r in records if r.incoming.qos > 0)
+            c.last_commit_at = now
+            c.last_batch_lag_s = now - min(r.incoming.received_at for r in records)
+        for record in records:
+            if record.kind == "dead":
+                log.warning("dead letter: %s (%s)", record.reason, record.incoming.topic,
+                            extra={"topic": record.incoming.topic, "reason": record.reason})

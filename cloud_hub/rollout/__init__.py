@@ -1,0 +1,1 @@
+"""Model rollout: registry (validated, content-addressed, signed), campaigns, the chunk server."""

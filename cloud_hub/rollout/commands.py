@@ -1,0 +1,241 @@
+"""``cloud-hub keys …``, ``cloud-hub models …`` and ``cloud-hub rollout …`` (registered on app.cli)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from sqlalchemy.orm import Session
+
+from cloud_hub.rollout import campaigns as c
+from cloud_hub.rollout import registry
+from cloud_hub.rollout.keys import KeyError_, init_keys, key_dir, load_signing_key
+from cloud_hub.rollout.validate import ModelRejected
+
+log = logging.getLogger("cloud_hub")
+
+
+def _instance() -> Path:
+    return Path(current_app.instance_path)
+
+
+def _session() -> Session:
+    from cloud_hub import db as hub_db
+
+    settings = current_app.config["HUB_SETTINGS"]
+    hub_db.upgrade(settings.database_url or "")
+    return Session(current_app.extensions["edgesight.engine"], expire_on_commit=False)
+
+
+def _key():
+    try:
+        return load_signing_key(key_dir(_instance()))
+    except KeyError_ as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+# ------------------------------------------------------------------------------------------ keys
+@click.group("keys", help="The hub's Ed25519 signing key pair.")
+def keys_group() -> None:
+    pass
+
+
+@keys_group.command("init", help="Create the key pair; prints the public key agents need.")
+@click.option("--force", is_flag=True, help="replace an existing pair (every agent needs the new public key)")
+def keys_init(force: bool) -> None:
+    try:
+        private, public = init_keys(key_dir(_instance()), force=force)
+    except KeyError_ as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"private key: {private} (mode 0600, keep it on the hub)")
+    click.echo(f"public key:  {public} — put it in each agent's config as updater.hub_public_key:")
+    click.echo(public.read_text())
+
+
+# ---------------------------------------------------------------------------------------- models
+@click.group("models", help="The model registry.")
+def models_group() -> None:
+    pass
+
+
+@models_group.command(
+    "add", help="Validate, store and sign a model (FILE = the .onnx beside its golden file)."
+)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--manifest", "manifest_path", required=True, type=click.Path(exists=True, path_type=Path))
+def models_add(file: Path, manifest_path: Path) -> None:
+    with _session() as db:
+        try:
+            row, created = registry.register(db, file, manifest_path, registry.blob_dir(_instance()), _key())
+        except ModelRejected as exc:
+            raise click.ClickException(f"model rejected: {exc}") from None
+        verb = "registered" if created else "already registered"
+        click.echo(f"{verb} {row.ref}: bundle sha256 {row.sha256}, {row.size_bytes} bytes, signed")
+
+
+@models_group.command("list", help="Registered models, oldest version first.")
+@click.option("--name", default=None)
+def models_list(name: str | None) -> None:
+    with _session() as db:
+        for row in registry.versions(db, name):
+            click.echo(f"{row.ref:40} {row.size_bytes:>9} B  {row.sha256[:16]}…")
+
+
+# --------------------------------------------------------------------------------------- rollout
+@click.group("rollout", help="Rollout campaigns and the rollout service.")
+def rollout_group() -> None:
+    pass
+
+
+@rollout_group.command("create", help="Start a campaign: canary first, then waves.")
+@click.option("--model", "model_ref", required=True, help="NAME@VERSION")
+@click.option("--target", required=True, help="group:G, tag:T, all, or device ids separated by commas")
+@click.option("--canary", default=1, show_default=True, type=click.IntRange(min=0))
+@click.option("--waves", default="10%,50%,100%", show_default=True)
+@click.option("--max-failure", default="10%", show_default=True)
+@click.option(
+    "--max-concurrent",
+    default=50,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="at most this many transfers at once",
+)
+@click.option("--chunk-size", default=32 * 1024, show_default=True, type=click.IntRange(1024, 256 * 1024))
+@click.option("--shadow", is_flag=True, help="run the candidate beside the active model; promote on pass")
+@click.option("--min-agreement", default=0.9, show_default=True, type=click.FloatRange(0, 1))
+@click.option("--max-latency-ratio", default=1.5, show_default=True, type=click.FloatRange(min=0))
+@click.option("--min-frames", default=20, show_default=True, type=click.IntRange(min=1))
+def rollout_create(
+    model_ref: str,
+    target: str,
+    canary: int,
+    waves: str,
+    max_failure: str,
+    max_concurrent: int,
+    chunk_size: int,
+    shadow: bool,
+    min_agreement: float,
+    max_latency_ratio: float,
+    min_frames: int,
+) -> None:
+    with _session() as db:
+        try:
+            model = registry.find(db, model_ref)
+            campaign = c.create(
+                db,
+                _key(),
+                model,
+                target,
+                canary=canary,
+                waves=c.parse_percentages(waves),
+                max_failure=c.parse_fraction(max_failure),
+                max_concurrent=max_concurrent,
+                chunk_size=chunk_size,
+                shadow=shadow,
+                shadow_thresholds={
+                    "min_agreement": min_agreement,
+                    "max_latency_ratio": max_latency_ratio,
+                    "min_frames": min_frames,
+                },
+            )
+        except (LookupError, c.CampaignError) as exc:
+            raise click.ClickException(str(exc)) from None
+        waves_plan = {}
+        for row in c.devices_of(db, campaign.id):
+            waves_plan.setdefault(row.wave, []).append(row.device_id)
+        click.echo(f"campaign {campaign.id}: {model.ref} → {target} ({campaign.phase})")
+        for wave, members in waves_plan.items():
+            click.echo(f"  wave {wave}: {len(members)} device(s)")
+
+
+def _action(fn, campaign_id: str, *args) -> None:
+    with _session() as db:
+        try:
+            campaign = fn(db, *args, campaign_id) if args else fn(db, campaign_id)
+        except c.CampaignError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"{campaign.id}: {campaign.state}{' — ' + campaign.reason if campaign.reason else ''}")
+
+
+@rollout_group.command("pause")
+@click.argument("campaign_id")
+def rollout_pause(campaign_id: str) -> None:
+    _action(c.pause, campaign_id)
+
+
+@rollout_group.command("resume")
+@click.argument("campaign_id")
+def rollout_resume(campaign_id: str) -> None:
+    _action(c.resume, campaign_id)
+
+
+@rollout_group.command("abort")
+@click.argument("campaign_id")
+def rollout_abort(campaign_id: str) -> None:
+    _action(c.abort, campaign_id)
+
+
+@rollout_group.command("rollback", help="A signed rollback campaign to an earlier version for these devices.")
+@click.argument("campaign_id")
+@click.option("--to", "to_version", default=None, help="version (default: the newest older one)")
+def rollout_rollback(campaign_id: str, to_version: str | None) -> None:
+    with _session() as db:
+        try:
+            new = c.rollback(db, _key(), campaign_id, to_version)
+        except c.CampaignError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"rollback campaign {new.id} for {campaign_id}")
+
+
+@rollout_group.command("show", help="A campaign and its devices, as JSON.")
+@click.argument("campaign_id")
+def rollout_show(campaign_id: str) -> None:
+    from cloud_hub.rollout.views import campaign_summary
+
+    with _session() as db:
+        try:
+            click.echo(json.dumps(campaign_summary(db, c.get(db, campaign_id)), indent=2))
+        except c.CampaignError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@rollout_group.command("list")
+def rollout_list() -> None:
+    from cloud_hub.rollout.views import campaign_list
+
+    with _session() as db:
+        for item in campaign_list(db):
+            click.echo(f"{item['id']}  {item['model']:30} {item['state']:10} {item['done']}/{item['total']}")
+
+
+@rollout_group.command("serve", help="Run the rollout controller and chunk server (Ctrl-C stops).")
+@click.option("--max-bytes-per-s", type=float, default=None, help="cap on chunk bytes sent per second")
+def rollout_serve(max_bytes_per_s: float | None) -> None:
+    from cloud_hub import logs
+    from cloud_hub.commands import wait_for_signal
+    from cloud_hub.rollout.service import RolloutService
+
+    settings = current_app.config["HUB_SETTINGS"]
+    logs.configure(settings.log_format)
+    _session().close()  # migrate
+    service = RolloutService(
+        current_app.extensions["edgesight.engine"],
+        settings.mqtt_url,
+        settings.mqtt_prefix,
+        registry.blob_dir(_instance()),
+        _key(),
+        max_bytes_per_s=max_bytes_per_s,
+    ).start()
+    log.info("rollout service running", extra={"mqtt": settings.mqtt_url})
+    try:
+        wait_for_signal()
+    finally:
+        service.stop()
+
+
+def init_app(app: Flask) -> None:
+    for group in (keys_group, models_group, rollout_group):
+        app.cli.add_command(group)

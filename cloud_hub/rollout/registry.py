@@ -1,0 +1,116 @@
+"""The model registry: validate, bundle, store under the bundle's sha256, record, sign.
+
+Blobs live in ``<instance>/models/blobs/<sha256>.zip`` (content-addressed: the same bytes are stored
+once, a name never points at changed bytes). A version of a name is registered once; registering the
+same bytes again is a no-op, different bytes under an existing version are refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import time
+import zipfile
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cloud_hub.rollout.models import ModelVersion
+from cloud_hub.rollout.validate import ModelRejected, validate_model
+from shared.manifest import ModelManifest
+from shared.rollout import bundle_members, semver_key
+from shared.signing import sign
+
+FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # deterministic zips: same files, same bytes, same sha256
+
+
+def blob_dir(instance_path: str | Path) -> Path:
+    return Path(instance_path) / "models" / "blobs"
+
+
+def blob_path(folder: Path, sha256: str) -> Path:
+    return folder / f"{sha256}.zip"
+
+
+def build_bundle(folder: Path, manifest: ModelManifest) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as bundle:
+        for name in bundle_members(manifest.model_dump(mode="json", exclude_none=True)):
+            info = zipfile.ZipInfo(name, FIXED_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            bundle.writestr(info, (folder / name).read_bytes())
+    return buffer.getvalue()
+
+
+def record_bytes(name: str, version: str, sha256: str, size: int, manifest: dict) -> bytes:
+    body = {"name": name, "version": version, "sha256": sha256, "size_bytes": size, "manifest": manifest}
+    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+
+def register(
+    db: Session, model_path: Path, manifest_path: Path, blobs: Path, key: Ed25519PrivateKey
+) -> tuple[ModelVersion, bool]:
+    """Return (row, created). Raises ModelRejected with the reason when the model is not acceptable."""
+    manifest = validate_model(model_path, manifest_path)
+    if manifest.golden is not None and not (model_path.parent / manifest.golden.file).exists():
+        raise ModelRejected(f"golden file {manifest.golden.file} missing beside the model")
+    data = build_bundle(model_path.parent, manifest)
+    sha = hashlib.sha256(data).hexdigest()
+    existing = db.scalar(
+        select(ModelVersion).where(
+            ModelVersion.name == manifest.name, ModelVersion.version == manifest.version
+        )
+    )
+    if existing is not None:
+        if existing.model_sha256 == manifest.sha256:
+            return existing, False
+        raise ModelRejected(
+            f"{manifest.ref} is already registered with different content "
+            f"(model sha256 {existing.model_sha256[:12]}…); bump the version"
+        )
+    blobs.mkdir(parents=True, exist_ok=True)
+    target = blob_path(blobs, sha)
+    if not target.exists():
+        tmp = target.with_suffix(".tmp")
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    manifest_dict = manifest.model_dump(mode="json", exclude_none=True)
+    row = ModelVersion(
+        name=manifest.name,
+        version=manifest.version,
+        sha256=sha,
+        size_bytes=len(data),
+        model_sha256=manifest.sha256 or "",
+        manifest=manifest_dict,
+        created_at=time.time(),
+        signature=sign(key, record_bytes(manifest.name, manifest.version, sha, len(data), manifest_dict)),
+    )
+    db.add(row)
+    db.commit()
+    return row, True
+
+
+def find(db: Session, ref: str) -> ModelVersion:
+    """``name@version`` (or ``name`` for the newest version)."""
+    name, _, version = ref.partition("@")
+    rows = list(db.scalars(select(ModelVersion).where(ModelVersion.name == name)))
+    if version:
+        rows = [r for r in rows if r.version == version]
+    if not rows:
+        raise LookupError(f"no registered model {ref!r}")
+    return max(rows, key=lambda r: semver_key(r.version))
+
+
+def versions(db: Session, name: str | None = None) -> list[ModelVersion]:
+    query = select(ModelVersion)
+    if name:
+        query = query.where(ModelVersion.name == name)
+    return sorted(db.scalars(query), key=lambda r: (r.name, semver_key(r.version)))

@@ -1,0 +1,1 @@
+"""Blueprints of the hub web app: health, REST API, dashboard pages."""

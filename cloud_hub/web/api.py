@@ -1,0 +1,151 @@
+"""REST API v1 (JSON): thin views over cloud_hub.queries. The contract is openapi.py."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+
+from flask import Blueprint, Response, abort, jsonify, request, send_file, stream_with_context
+from sqlalchemy import select
+
+from cloud_hub import queries
+from cloud_hub.models import Device, Snapshot
+from cloud_hub.queries import EventFilter, QueryError
+from cloud_hub.web import database
+from shared.topics import DEVICE_ID_RE
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+CSV_MAX_ROWS = 1_000_000
+STREAM_POLL_S = 1.0
+STREAM_KEEPALIVE_S = 15.0
+
+
+@bp.errorhandler(QueryError)
+def bad_query(exc: QueryError):
+    return jsonify(error=str(exc)), 400
+
+
+@bp.get("/devices")
+def list_devices():
+    return jsonify(items=queries.devices(database.session()))
+
+
+@bp.get("/devices/<device_id>")
+def get_device(device_id: str):
+    device = database.session().get(Device, device_id)
+    if device is None:
+        abort(404)
+    return jsonify(queries.device_dict(device))
+
+
+@bp.get("/devices/<device_id>/telemetry")
+def device_telemetry(device_id: str):
+    if database.session().get(Device, device_id) is None:
+        abort(404)
+    since = queries.parse_time(request.args.get("since"), "since")
+    until = queries.parse_time(request.args.get("until"), "until")
+    limit = queries.parse_int(request.args.get("limit"), "limit", 1000, 1, 10000)
+    return jsonify(items=queries.telemetry(database.session(), device_id, since, until, limit))
+
+
+@bp.get("/events")
+def list_events():
+    flt = EventFilter.from_args(request.args)
+    if request.args.get("format") == "csv":
+        return _events_csv(flt)
+    limit = queries.parse_int(request.args.get("limit"), "limit", queries.DEFAULT_PAGE, 1, queries.MAX_PAGE)
+    items, next_cursor = queries.events_page(database.session(), flt, limit, request.args.get("cursor"))
+    return jsonify(items=items, next_cursor=next_cursor)
+
+
+CSV_COLUMNS = [f for f in queries.EVENT_FIELDS if f not in ("bbox", "attributes")] + ["bbox", "attributes"]
+
+
+def _events_csv(flt: EventFilter) -> Response:
+    db = database.session()
+
+    def rows():
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(CSV_COLUMNS)
+        for event in queries.iter_events(db, flt, CSV_MAX_ROWS):
+            data = queries.event_dict(event)
+            data["bbox"] = json.dumps(data["bbox"]) if data["bbox"] is not None else ""
+            data["attributes"] = json.dumps(data["attributes"]) if data["attributes"] else ""
+            writer.writerow(["" if data[c] is None else data[c] for c in CSV_COLUMNS])
+            if buffer.tell() > 64 * 1024:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    return Response(stream_with_context(rows()), mimetype="text/csv",
+                    headers={"Content-Disposition": "attachment; filename=events.csv"})
+
+
+@bp.get("/counts")
+def counts():
+    flt = EventFilter.from_args(request.args)
+    group = request.args.get("group", "label")
+    bucket_s = queries.parse_int(request.args.get("bucket"), "bucket", 3600, 60, 31 * 86400)
+    return jsonify(group=group, bucket_s=bucket_s,
+                   items=queries.counts(database.session(), flt, group, bucket_s))
+
+
+@bp.get("/snapshots/<device_id>/<event_id>")
+def snapshot(device_id: str, event_id: str):
+    """The JPEG of one event. The file is found through the database, never through the URL."""
+    if not DEVICE_ID_RE.match(device_id):
+        abort(404)
+    row = database.session().scalar(
+        select(Snapshot).where(Snapshot.device_id == device_id, Snapshot.event_id == event_id))
+    path = database.snapshot_store().resolve(row.path) if row else None
+    if path is None:
+        abort(404)
+    response = send_file(path, mimetype="image/jpeg", max_age=86400, etag=row.sha256)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@bp.get("/stream")
+def stream():
+    """Server-sent events: ``event: events`` with newly stored events, ``event: devices`` on changes."""
+    app_db = database.engine()
+    start = time.time() - 2.0
+
+    def generate():
+        from sqlalchemy.orm import Session
+
+        watermark = start
+        sent: dict[int, float] = {}
+        devices_digest = None
+        last_write = 0.0
+        yield "retry: 2000\n\n"
+        while True:
+            with Session(app_db) as db:
+                # Re-read a short window: rows from parallel writers can commit slightly out of order.
+                fresh = [e for e in queries.events_since(db, watermark - 5.0) if e["id"] not in sent]
+                devices = queries.devices(db)
+            now = time.time()
+            if fresh:
+                for e in fresh:
+                    sent[e["id"]] = e["received_at"]
+                watermark = max(watermark, max(e["received_at"] for e in fresh))
+                sent = {k: v for k, v in sent.items() if v > watermark - 10.0}
+                yield f"event: events\ndata: {json.dumps(fresh)}\n\n"
+                last_write = now
+            digest = json.dumps(devices, sort_keys=True)
+            if digest != devices_digest:
+                devices_digest = digest
+                yield f"event: devices\ndata: {digest}\n\n"
+                last_write = now
+            if now - last_write > STREAM_KEEPALIVE_S:
+                yield ": keepalive\n\n"
+                last_write = now
+            time.sleep(STREAM_POLL_S)
+
+    return Response(stream_with_context(generate()), mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

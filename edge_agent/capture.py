@@ -1,0 +1,128 @@
+"""Capture thread + latest-frame buffer: capture never waits on inference.
+
+The buffer holds one frame. A newer frame replaces an unread one (counted as dropped), so a slow
+detector sees fresh frames instead of a growing backlog. Lost sources are reopened with exponential
+backoff; the pipeline keeps running meanwhile.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from edge_agent.sources import Frame, Source, SourceEnded, SourceError, SourceLost
+
+log = logging.getLogger(__name__)
+
+
+class LatestFrame:
+    """A one-slot mailbox. ``put`` never blocks; ``get`` waits for a frame newer than the last one read."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._frame: Frame | None = None
+        self._fresh = False
+        self.ended = False
+        self.frames_in = 0
+        self.dropped = 0
+
+    def put(self, frame: Frame) -> None:
+        with self._cond:
+            if self._fresh:
+                self.dropped += 1
+            self._frame, self._fresh = frame, True
+            self.frames_in += 1
+            self._cond.notify_all()
+
+    def end(self) -> None:
+        with self._cond:
+            self.ended = True
+            self._cond.notify_all()
+
+    def get(self, timeout: float) -> Frame | None:
+        with self._cond:
+            if not self._fresh and not self.ended:
+                self._cond.wait(timeout)
+            if not self._fresh:
+                return None
+            self._fresh = False
+            return self._frame
+
+
+class Backoff:
+    def __init__(self, minimum: float, maximum: float):
+        self.minimum, self.maximum = minimum, maximum
+        self.delay = minimum
+
+    def next(self) -> float:
+        delay = self.delay
+        self.delay = min(self.maximum, self.delay * 2)
+        return delay
+
+    def reset(self) -> None:
+        self.delay = self.minimum
+
+
+class CaptureThread(threading.Thread):
+    def __init__(
+        self,
+        name: str,
+        source: Source,
+        buffer: LatestFrame,
+        stop: threading.Event,
+        backoff: Backoff | None = None,
+    ):
+        super().__init__(name=f"capture-{name}", daemon=True)
+        self.source = source
+        self.buffer = buffer
+        self.stop_event = stop
+        self.backoff = backoff or Backoff(1.0, 30.0)
+        self.reconnects = 0
+        self.connected = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stop_event.is_set():
+                if not self._open():
+                    continue
+                try:
+                    self._pump()
+                except SourceEnded:
+                    log.info("%s ended", self.source.describe())
+                    return
+                except SourceLost as exc:
+                    self.connected.clear()
+                    self.reconnects += 1
+                    log.warning("%s; reconnecting", exc)
+                    self.stop_event.wait(self.backoff.next())
+        finally:
+            self.source.close()
+            self.buffer.end()
+
+    def _open(self) -> bool:
+        try:
+            self.source.open()
+        except SourceError as exc:
+            delay = self.backoff.next()
+            log.warning("%s; retrying in %.1fs", exc, delay)
+            self.stop_event.wait(delay)
+            return False
+        log.info("opened %s (fps %s)", self.source.describe(), self.source.fps)
+        self.connected.set()
+        return True
+
+    def _pump(self) -> None:
+        interval = 1.0 / self.source.fps if self.source.realtime and self.source.fps else 0.0
+        next_at = time.monotonic()
+        while not self.stop_event.is_set():
+            frame = self.source.read()
+            self.backoff.reset()
+            self.buffer.put(frame)
+            if interval:
+                next_at += interval
+                delay = next_at - time.monotonic()
+                if delay > 0:
+                    self.stop_event.wait(delay)
+                else:
+                    next_at = time.monotonic()

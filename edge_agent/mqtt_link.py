@@ -1,0 +1,228 @@
+"""MQTT side of the agent (paho-mqtt 2, CallbackAPIVersion.VERSION2).
+
+- client id = username = device id; ``clean_session=False`` so QoS 1 state survives reconnects;
+- a retained ``online`` status on every connect, and the retained ``offline`` status as the last will;
+- a drain thread that publishes outbox rows in order (QoS 1, a bounded in-flight window) and deletes
+  a row only when paho reports its PUBACK (``MQTTMessageInfo.is_published``);
+- paho's own loop thread reconnects with backoff, also when the broker is down at start.
+
+A row handed to paho stays with paho until PUBACK: paho re-sends unacknowledged QoS 1 messages itself
+after a reconnect, so the drain thread never publishes the same row twice within one process. After a
+restart paho's memory is gone and the outbox re-publishes whatever is still on disk.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import ssl
+import threading
+import time
+from collections.abc import Callable
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from edge_agent.config import AgentConfig
+from edge_agent.outbox import Outbox
+from shared.payloads import DeviceState, StatusPayload
+from shared.topics import QOS_RELIABLE, QOS_TELEMETRY, TopicError, TopicKind, Topics
+
+log = logging.getLogger(__name__)
+
+SignalHandler = Callable[[str, str], None]
+
+
+def parse_signal(raw: bytes) -> str | None:
+    """A signal payload is a bare state (``red``) or JSON ``{"state": "red"}``; returns it lower-cased."""
+    try:
+        text = raw.decode().strip()
+    except UnicodeDecodeError:
+        return None
+    if text.startswith("{"):
+        try:
+            value = json.loads(text).get("state")
+        except (json.JSONDecodeError, AttributeError):
+            return None
+        return str(value).lower() if value is not None else None
+    return text.lower() or None
+
+
+class MqttLink:
+    def __init__(self, config: AgentConfig, outbox: Outbox, status: Callable[[DeviceState], StatusPayload]):
+        self.config = config
+        self.device_id = config.device.id
+        self.topics = Topics(config.mqtt.prefix)
+        self.outbox = outbox
+        self.status = status
+        self._closing = threading.Event()
+        self.close_grace_s = 3.0
+        self.connected = threading.Event()
+        self.signal_handlers: list[SignalHandler] = []
+        self.published = 0
+        self.connects = 0
+        self._wake = threading.Condition()
+        self._woken = False
+        self._inflight: list[tuple[int, mqtt.MQTTMessageInfo]] = []
+        self._sent_upto = 0
+        self.client = self._make_client()
+        self._drainer = threading.Thread(target=self._drain, name="outbox-drain", daemon=True)
+
+    def _make_client(self) -> mqtt.Client:
+        cfg = self.config.mqtt
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.device_id,
+            clean_session=False,
+            protocol=mqtt.MQTTv311,
+        )
+        client.username_pw_set(self.device_id, self.config.device.password)
+        if cfg.tls is not None or cfg.url.startswith("mqtts://"):
+            tls = cfg.tls
+            client.tls_set(
+                ca_certs=str(tls.ca_file) if tls and tls.ca_file else None,
+                certfile=str(tls.cert_file) if tls and tls.cert_file else None,
+                keyfile=str(tls.key_file) if tls and tls.key_file else None,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
+            client.tls_insecure_set(bool(tls and tls.insecure))
+        offline = self.status(DeviceState.OFFLINE)
+        client.will_set(self.topics.status(self.device_id), offline.to_bytes(), qos=QOS_RELIABLE, retain=True)
+        client.reconnect_delay_set(
+            min_delay=max(1, round(cfg.reconnect_min_s)), max_delay=round(cfg.reconnect_max_s)
+        )
+        client.max_inflight_messages_set(cfg.max_inflight)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        client.on_message = self._on_message
+        return client
+
+    # ----------------------------------------------------------------------------------- lifecycle
+    def start(self) -> None:
+        cfg = self.config.mqtt
+        self.client.connect_async(cfg.host, cfg.port, keepalive=cfg.keepalive_s)
+        self.client.loop_start()  # retries the first connection too (paho 2)
+        self._drainer.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Let in-flight messages get their PUBACK (so a restart does not send them again), publish the
+        offline status (a clean disconnect does not fire the will), then disconnect."""
+        self._closing.set()
+        self.wake()
+        self._drainer.join(timeout + 1)
+        if self.connected.is_set():
+            info = self.client.publish(
+                self.topics.status(self.device_id),
+                self.status(DeviceState.OFFLINE).to_bytes(),
+                qos=QOS_RELIABLE,
+                retain=True,
+            )
+            try:
+                info.wait_for_publish(timeout)
+            except (RuntimeError, ValueError):
+                log.warning("offline status not acknowledged before shutdown")
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def wake(self) -> None:
+        with self._wake:
+            self._woken = True
+            self._wake.notify_all()
+
+    # ----------------------------------------------------------------------------------- callbacks
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            log.error("broker refused connection: %s", reason_code)
+            return
+        self.connects += 1
+        log.info("connected to %s (session present: %s)", self.config.mqtt.url, flags.session_present)
+        client.publish(
+            self.topics.status(self.device_id),
+            self.status(DeviceState.ONLINE).to_bytes(),
+            qos=QOS_RELIABLE,
+            retain=True,
+        )
+        client.subscribe(self.topics.device(self.device_id, TopicKind.SIGNAL) + "/#", qos=QOS_RELIABLE)
+        self.connected.set()
+        self.wake()
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        if self.connected.is_set():
+            log.warning("disconnected from broker: %s; paho reconnects with backoff", reason_code)
+        self.connected.clear()
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        # Runs inside paho's lock: only wake the drain thread, which does the outbox bookkeeping.
+        self.wake()
+
+    def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
+        try:
+            parsed = self.topics.parse(message.topic)
+        except TopicError:
+            log.warning("ignoring message on unexpected topic %s", message.topic)
+            return
+        if parsed.kind is not TopicKind.SIGNAL or parsed.arg is None:
+            return
+        state = parse_signal(message.payload)
+        if state is None:
+            log.warning("ignoring malformed signal on %s: %r", message.topic, message.payload[:64])
+            return
+        for handler in self.signal_handlers:
+            handler(parsed.arg, state)
+
+    # ---------------------------------------------------------------------------------------- drain
+    def _drain(self) -> None:
+        window = self.config.mqtt.max_inflight
+        closing_deadline: float | None = None
+        while True:
+            with self._wake:
+                if not self._woken:
+                    self._wake.wait(0.5)
+                self._woken = False
+            self._reap()
+            if self._closing.is_set():
+                # Shutting down: keep draining for a short grace period while connected (the events
+                # of the last frames), then leave the rest on disk for the next start.
+                closing_deadline = closing_deadline or time.monotonic() + self.close_grace_s
+                idle = not self._inflight and self.outbox.depth() == 0
+                if idle or not self.connected.is_set() or time.monotonic() > closing_deadline:
+                    return
+            if not self.connected.is_set() or len(self._inflight) >= window:
+                continue
+            for row in self.outbox.pending(self._sent_upto, window - len(self._inflight)):
+                info = self.client.publish(row.topic, row.payload, qos=row.qos)
+                self._inflight.append((row.id, info))
+                self._sent_upto = row.id
+
+    def _reap(self) -> None:
+        still = []
+        for row_id, info in self._inflight:
+            if info.is_published():
+                self.outbox.delete(row_id)
+                self.published += 1
+            else:
+                still.append((row_id, info))
+        if len(still) < len(self._inflight):
+            self.wake()  # room in the window: look for more rows right away
+        self._inflight = still
+
+    @property
+    def inflight(self) -> int:
+        return len(self._inflight)
+
+    # ------------------------------------------------------------------------------------ telemetry
+    def publish_telemetry(self, topic: str, payload: bytes) -> bool:
+        """Best effort (QoS 0): skipped while offline instead of queueing stale numbers."""
+        if not self.connected.is_set():
+            return False
+        return self.client.publish(topic, payload, qos=QOS_TELEMETRY).rc == mqtt.MQTT_ERR_SUCCESS
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until the outbox is empty and nothing is in flight (tests, graceful stop)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self._inflight and self.outbox.depth() == 0:
+                return True
+            time.sleep(0.05)
+        return False

@@ -1,0 +1,152 @@
+"""One camera's pipeline: frame → motion gate → CNN (when needed) → tracker → rules → events.
+
+``CameraPipeline.process`` is synchronous and deterministic for a given frame sequence, so benchmarks and
+tests can drive it frame by frame; ``PipelineThread`` runs it live on the latest-frame buffer at the
+camera's detect fps.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edge_agent.capture import LatestFrame
+from edge_agent.config import CameraConfig, RuntimeConfig
+from edge_agent.model.decoders import Detection
+from edge_agent.model.runtime import ModelRuntime
+from edge_agent.motion import MotionDetector
+from edge_agent.rules import RuleEngine, RuleEvent
+from edge_agent.sources import Frame
+from edge_agent.tracker import Tracker, TrackUpdate
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PipelineStats:
+    """Counters for telemetry; windows are short so numbers describe *now*, not the whole uptime."""
+
+    processed: int = 0
+    cnn_frames: int = 0
+    events: int = 0
+    inference_ms: deque = field(default_factory=lambda: deque(maxlen=200))
+    motion_ratio: deque = field(default_factory=lambda: deque(maxlen=200))
+    cnn_flags: deque = field(default_factory=lambda: deque(maxlen=200))
+
+    def percentile(self, q: float) -> float | None:
+        return float(np.percentile(list(self.inference_ms), q)) if self.inference_ms else None
+
+
+class CameraPipeline:
+    def __init__(self, camera: CameraConfig, runtime: RuntimeConfig, model: ModelRuntime | None = None):
+        self.camera = camera
+        self.model = model or ModelRuntime(camera.model.path, runtime)
+        self.motion = MotionDetector(camera.motion) if camera.motion.enabled else None
+        self.tracker = Tracker(camera.tracker)
+        self.rules = RuleEngine(camera)
+        self.stats = PipelineStats()
+        self._last_cnn_ts: float | None = None
+        self._last_motion_ts: float | None = None
+        threshold = camera.model.score_threshold
+        self._min_score = threshold if threshold is not None else 0.0
+        self._labels = set(camera.model.labels) if camera.model.labels else None
+
+    def swap_model(self, model: ModelRuntime) -> None:
+        """Install a new model between two frames (the updater calls this after its self-test)."""
+        self.model = model
+
+    def _needs_cnn(self, frame: Frame) -> bool:
+        if self.motion is None:
+            return True
+        result = self.motion.detect(frame.image)
+        self.stats.motion_ratio.append(result.ratio)
+        if result.moving:
+            self._last_motion_ts = frame.ts
+            return True
+        if self._last_motion_ts is not None and frame.ts - self._last_motion_ts <= self.camera.motion.hold_s:
+            return True  # let tracks settle (and end) right after motion stops
+        return self._last_cnn_ts is None or frame.ts - self._last_cnn_ts >= self.camera.motion.periodic_s
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        started = time.perf_counter()
+        found = self.model.detect(image)
+        self.stats.inference_ms.append((time.perf_counter() - started) * 1000.0)
+        return [
+            d
+            for d in found
+            if d.score >= self._min_score and (self._labels is None or d.label in self._labels)
+        ]
+
+    def process(self, frame: Frame) -> list[RuleEvent]:
+        self.stats.processed += 1
+        run_cnn = self._needs_cnn(frame)
+        self.stats.cnn_flags.append(run_cnn)
+        if run_cnn:
+            self.stats.cnn_frames += 1
+            self._last_cnn_ts = frame.ts
+            update = self.tracker.update(self.detect(frame.image), frame.ts)
+        else:
+            active = [t for t in self.tracker.tracks if t.confirmed]
+            update = TrackUpdate(active, [], [])
+        events = self.rules.process(update, frame.ts, tracked=run_cnn)
+        self.stats.events += len(events)
+        return events
+
+    def finish(self, ts: float) -> list[RuleEvent]:
+        """End every open track (source ended or shutdown) so each start has its end."""
+        ended = self.tracker.flush()
+        events = self.rules.process(TrackUpdate([], [], ended), ts, tracked=False)
+        self.stats.events += len(events)
+        return events
+
+
+EventSink = Callable[[CameraPipeline, Frame | None, list[RuleEvent]], None]
+
+
+class PipelineThread(threading.Thread):
+    """Takes the freshest frame at most ``detect_fps`` times a second; never queues frames."""
+
+    def __init__(self, pipeline: CameraPipeline, buffer: LatestFrame, sink: EventSink, stop: threading.Event):
+        super().__init__(name=f"pipeline-{pipeline.camera.name}", daemon=True)
+        self.pipeline = pipeline
+        self.buffer = buffer
+        self.sink = sink
+        self.stop_event = stop
+        self.finished = threading.Event()
+        self.errors = 0
+
+    def run(self) -> None:
+        interval = 1.0 / self.pipeline.camera.detect_fps
+        next_at = time.monotonic()
+        last_ts = time.time()
+        try:
+            while not self.stop_event.is_set():
+                delay = next_at - time.monotonic()
+                if delay > 0 and self.stop_event.wait(delay):
+                    break
+                next_at = max(next_at + interval, time.monotonic())
+                frame = self.buffer.get(timeout=0.5)
+                if frame is None:
+                    if self.buffer.ended:
+                        break
+                    continue
+                last_ts = frame.ts
+                try:
+                    events = self.pipeline.process(frame)
+                except Exception:  # one bad frame must not stop the camera
+                    self.errors += 1
+                    log.exception("camera %s: frame %d failed", self.pipeline.camera.name, frame.index)
+                    continue
+                if events:
+                    self.sink(self.pipeline, frame, events)
+        finally:
+            events = self.pipeline.finish(max(last_ts, time.time()))
+            if events:
+                self.sink(self.pipeline, None, events)
+            self.finished.set()

@@ -1,0 +1,325 @@
+"""Rules turn confirmed tracks into events: lifecycle, zones, loitering, lines, crowds, speed, red light.
+
+Debouncing lives here: a track yields one ``start`` and one ``end``; a zone counts as entered only
+after ``min_zone_frames`` consecutive observations inside (and exited after as many outside); a line
+counts only when the object goes from one side beyond ``margin`` to the other side beyond ``margin``,
+so jitter on the line is not a crossing. Rule times are the frames' timestamps, so offline runs
+(benchmarks) give the same events as live ones.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from edge_agent.config import CameraConfig, LineConfig, ZoneConfig
+from edge_agent.tracker import Track, TrackUpdate
+from shared.payloads import EventKind, EventPhase
+
+
+@dataclass
+class RuleEvent:
+    kind: EventKind
+    phase: EventPhase
+    track: Track
+    ts: float
+    zone: str | None = None
+    line: str | None = None
+    direction: str | None = None
+    count: int | None = None
+    value: float | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+def anchor_point(track: Track, anchor: str) -> tuple[float, float]:
+    cx, cy = track.center
+    if anchor == "bottom":
+        return cx, track.box[3]
+    return cx, cy
+
+
+class ZoneRule:
+    def __init__(self, config: ZoneConfig):
+        self.config = config
+        self.polygon = np.array(config.polygon, dtype=np.float32)
+        self.inside: dict[int, float] = {}  # track id → entered at
+        self.streak: dict[int, int] = defaultdict(int)  # consecutive frames disagreeing with state
+        self.loitered: set[int] = set()
+        self.crowd_since: float | None = None
+        self.crowd_active = False
+        self.crowd_lead: Track | None = None
+
+    def contains(self, point: tuple[float, float]) -> bool:
+        return cv2.pointPolygonTest(self.polygon, point, False) >= 0
+
+    def applies(self, track: Track) -> bool:
+        return self.config.labels is None or track.label in self.config.labels
+
+
+class LineRule:
+    def __init__(self, config: LineConfig):
+        self.config = config
+        self.a = np.array(config.a, dtype=np.float64)
+        self.b = np.array(config.b, dtype=np.float64)
+        self.length = float(np.linalg.norm(self.b - self.a))
+        self.side: dict[int, tuple[int, float, float, float]] = {}  # track → (side, dist, t, ts)
+        self.counts: dict[str, int] = {config.positive: 0, config.negative: 0}
+
+    def measure(self, point: tuple[float, float]) -> tuple[float, float]:
+        """Signed distance (positive = right of a→b on screen) and position along the segment (0..1)."""
+        d = self.b - self.a
+        p = np.asarray(point) - self.a
+        signed = float(d[0] * p[1] - d[1] * p[0]) / self.length
+        along = float(np.dot(p, d)) / (self.length**2)
+        return signed, along
+
+    def applies(self, track: Track) -> bool:
+        return self.config.labels is None or track.label in self.config.labels
+
+
+class RuleEngine:
+    def __init__(self, camera: CameraConfig):
+        self.camera = camera
+        self.anchor = camera.events.anchor
+        self.zones = [ZoneRule(z) for z in camera.zones]
+        self.lines = {line.name: LineRule(line) for line in camera.lines}
+        self.signals: dict[str, str] = {}
+        self._last_update: dict[int, float] = {}
+        self._line_times: dict[tuple[str, int], float] = {}  # (line, track) → crossing time
+
+    def set_signal(self, name: str, state: str) -> None:
+        self.signals[name] = state
+
+    # ------------------------------------------------------------------------------------------ main
+    def process(self, update: TrackUpdate, ts: float, tracked: bool) -> list[RuleEvent]:
+        """``tracked`` is False on frames where the CNN did not run: only timers (loiter, crowd) advance."""
+        events: list[RuleEvent] = []
+        for track in update.started:
+            events.append(RuleEvent(EventKind.OBJECT, EventPhase.START, track, ts))
+            self._last_update[track.id] = ts
+        if tracked:
+            for track in update.active:
+                events.extend(self._lines(track, ts))
+        for zone in self.zones:
+            events.extend(self._zone(zone, update, ts, tracked))
+        for track in update.ended:
+            events.extend(self._end(track, ts))
+        interval = self.camera.events.update_interval_s
+        if interval > 0:
+            for track in update.active:
+                if ts - self._last_update.get(track.id, ts) >= interval:
+                    self._last_update[track.id] = ts
+                    events.append(RuleEvent(EventKind.OBJECT, EventPhase.UPDATE, track, ts))
+        return events
+
+    def _end(self, track: Track, ts: float) -> list[RuleEvent]:
+        events = []
+        for zone in self.zones:
+            if track.id in zone.inside:
+                entered = zone.inside.pop(track.id)
+                events.append(
+                    RuleEvent(
+                        EventKind.ZONE,
+                        EventPhase.END,
+                        track,
+                        ts,
+                        zone=zone.config.name,
+                        value=round(ts - entered, 3),
+                    )
+                )
+            zone.streak.pop(track.id, None)
+            zone.loitered.discard(track.id)
+        for line in self.lines.values():
+            line.side.pop(track.id, None)
+        self._last_update.pop(track.id, None)
+        for key in [k for k in self._line_times if k[1] == track.id]:
+            del self._line_times[key]
+        events.append(
+            RuleEvent(
+                EventKind.OBJECT, EventPhase.END, track, ts, value=round(track.last_ts - track.first_ts, 3)
+            )
+        )
+        return events
+
+    # ----------------------------------------------------------------------------------------- zones
+    def _zone(self, zone: ZoneRule, update: TrackUpdate, ts: float, tracked: bool) -> list[RuleEvent]:
+        events: list[RuleEvent] = []
+        need = self.camera.events.min_zone_frames
+        if tracked:
+            for track in update.active:
+                if not zone.applies(track):
+                    continue
+                inside_now = zone.contains(anchor_point(track, self.anchor))
+                was_inside = track.id in zone.inside
+                if inside_now == was_inside:
+                    zone.streak[track.id] = 0
+                    continue
+                zone.streak[track.id] += 1
+                if zone.streak[track.id] < need:
+                    continue
+                zone.streak[track.id] = 0
+                if inside_now:
+                    zone.inside[track.id] = ts
+                    events.append(
+                        RuleEvent(EventKind.ZONE, EventPhase.START, track, ts, zone=zone.config.name)
+                    )
+                else:
+                    entered = zone.inside.pop(track.id)
+                    zone.loitered.discard(track.id)
+                    events.append(
+                        RuleEvent(
+                            EventKind.ZONE,
+                            EventPhase.END,
+                            track,
+                            ts,
+                            zone=zone.config.name,
+                            value=round(ts - entered, 3),
+                        )
+                    )
+        by_id = {t.id: t for t in update.active}
+        if zone.config.loiter_s is not None:
+            for track_id, entered in zone.inside.items():
+                if (
+                    track_id not in zone.loitered
+                    and ts - entered >= zone.config.loiter_s
+                    and track_id in by_id
+                ):
+                    zone.loitered.add(track_id)
+                    events.append(
+                        RuleEvent(
+                            EventKind.LOITER,
+                            EventPhase.INSTANT,
+                            by_id[track_id],
+                            ts,
+                            zone=zone.config.name,
+                            value=round(ts - entered, 3),
+                        )
+                    )
+        if zone.config.crowd_count is not None:
+            events.extend(self._crowd(zone, by_id, ts))
+        return events
+
+    def _crowd(self, zone: ZoneRule, by_id: dict[int, Track], ts: float) -> list[RuleEvent]:
+        present = [by_id[i] for i in zone.inside if i in by_id]
+        count = len(present)
+        assert zone.config.crowd_count is not None
+        if count >= zone.config.crowd_count:
+            zone.crowd_since = ts if zone.crowd_since is None else zone.crowd_since
+            if not zone.crowd_active and ts - zone.crowd_since >= zone.config.crowd_for_s:
+                zone.crowd_active = True
+                zone.crowd_lead = max(present, key=lambda t: t.best_score)
+                return [
+                    RuleEvent(
+                        EventKind.CROWD,
+                        EventPhase.START,
+                        zone.crowd_lead,
+                        ts,
+                        zone=zone.config.name,
+                        count=count,
+                    )
+                ]
+        else:
+            zone.crowd_since = None
+            if zone.crowd_active and zone.crowd_lead is not None:
+                zone.crowd_active = False
+                return [
+                    RuleEvent(
+                        EventKind.CROWD,
+                        EventPhase.END,
+                        zone.crowd_lead,
+                        ts,
+                        zone=zone.config.name,
+                        count=count,
+                    )
+                ]
+        return []
+
+    # ----------------------------------------------------------------------------------------- lines
+    def _lines(self, track: Track, ts: float) -> list[RuleEvent]:
+        events: list[RuleEvent] = []
+        point = anchor_point(track, self.anchor)
+        for line in self.lines.values():
+            if not line.applies(track):
+                continue
+            signed, along = line.measure(point)
+            if abs(signed) <= line.config.margin:
+                continue
+            side = 1 if signed > 0 else -1
+            previous = line.side.get(track.id)
+            line.side[track.id] = (side, signed, along, ts)
+            if previous is None or previous[0] == side:
+                continue
+            _, prev_signed, prev_along, prev_ts = previous
+            frac = abs(prev_signed) / (abs(prev_signed) + abs(signed))
+            cross_along = prev_along + (along - prev_along) * frac
+            if not -0.02 <= cross_along <= 1.02:
+                continue  # passed beside the segment, not through it
+            cross_ts = prev_ts + (ts - prev_ts) * frac
+            direction = line.config.positive if side > 0 else line.config.negative
+            line.counts[direction] += 1
+            events.append(
+                RuleEvent(
+                    EventKind.LINE,
+                    EventPhase.INSTANT,
+                    track,
+                    ts,
+                    line=line.config.name,
+                    direction=direction,
+                    count=line.counts[direction],
+                )
+            )
+            self._line_times[(line.config.name, track.id)] = cross_ts
+            events.extend(self._speed(line.config.name, track, ts))
+            events.extend(self._red_light(line.config.name, direction, track, ts))
+        return events
+
+    def _speed(self, line_name: str, track: Track, ts: float) -> list[RuleEvent]:
+        events = []
+        for rule in self.camera.speed:
+            if line_name not in rule.lines:
+                continue
+            other = rule.lines[1] if line_name == rule.lines[0] else rule.lines[0]
+            t_other = self._line_times.get((other, track.id))
+            t_this = self._line_times[(line_name, track.id)]
+            if t_other is None or t_this == t_other:
+                continue
+            speed = rule.distance_m / abs(t_this - t_other)
+            attributes: dict[str, Any] = {"rule": rule.name}
+            if rule.limit_mps is not None:
+                attributes.update(limit_mps=rule.limit_mps, speeding=speed > rule.limit_mps)
+            events.append(
+                RuleEvent(
+                    EventKind.SPEED,
+                    EventPhase.INSTANT,
+                    track,
+                    ts,
+                    line=line_name,
+                    value=round(speed, 3),
+                    attributes=attributes,
+                )
+            )
+            self._line_times.pop((other, track.id), None)  # one measurement per pass
+        return events
+
+    def _red_light(self, line_name: str, direction: str, track: Track, ts: float) -> list[RuleEvent]:
+        events = []
+        for rule in self.camera.red_light:
+            if rule.line != line_name or (rule.direction and rule.direction != direction):
+                continue
+            if self.signals.get(rule.signal) == "red":
+                events.append(
+                    RuleEvent(
+                        EventKind.RED_LIGHT,
+                        EventPhase.INSTANT,
+                        track,
+                        ts,
+                        line=line_name,
+                        direction=direction,
+                        attributes={"rule": rule.name, "signal": rule.signal},
+                    )
+                )
+        return events

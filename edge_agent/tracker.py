@@ -1,0 +1,172 @@
+"""Multi-object tracker: constant-velocity Kalman filter per object, IoU-then-distance association.
+
+SORT-style. Tiny int8 detectors (FOMO especially) give coarse, jittery boxes and miss objects for a
+frame or two, so association falls back to centroid distance when boxes do not overlap, a track must
+be seen ``min_hits`` times before it counts (no event from one false positive), and survives
+``max_age`` missed inferences before it ends (no second event after a short miss).
+Coordinates are normalised (0..1); time is in seconds, so velocity is independent of the frame rate.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edge_agent.config import TrackerConfig
+from edge_agent.model.decoders import Detection
+
+Box = tuple[float, float, float, float]
+
+
+def iou(a: Box, b: Box) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+class Kalman:
+    """State [cx, cy, vx, vy]; measurement [cx, cy]. Process noise grows with the time step."""
+
+    def __init__(self, cx: float, cy: float, accel: float = 0.5, measure: float = 0.01):
+        self.x = np.array([cx, cy, 0.0, 0.0])
+        self.P = np.diag([measure**2, measure**2, 0.25, 0.25])
+        self.q = accel
+        self.R = np.eye(2) * measure**2
+        self.H = np.array([[1.0, 0, 0, 0], [0, 1.0, 0, 0]])
+
+    def predict(self, dt: float) -> None:
+        F = np.eye(4)
+        F[0, 2] = F[1, 3] = dt
+        g = np.array([[dt * dt / 2, 0], [0, dt * dt / 2], [dt, 0], [0, dt]])
+        self.x = F @ self.x
+        self.P = F @ self.P @ F.T + g @ g.T * self.q**2
+
+    def correct(self, cx: float, cy: float) -> None:
+        y = np.array([cx, cy]) - self.H @ self.x
+        S = self.H @ self.P @ self.H.T + self.R
+        K = self.P @ self.H.T @ np.linalg.inv(S)
+        self.x = self.x + K @ y
+        self.P = (np.eye(4) - K @ self.H) @ self.P
+
+
+@dataclass
+class Track:
+    id: int
+    box: Box
+    score: float
+    first_ts: float
+    last_ts: float
+    kf: Kalman
+    hits: int = 1
+    misses: int = 0
+    confirmed: bool = False
+    labels: Counter = field(default_factory=Counter)
+    best_score: float = 0.0
+
+    @property
+    def label(self) -> str:
+        return self.labels.most_common(1)[0][0]
+
+    @property
+    def center(self) -> tuple[float, float]:
+        return float(self.kf.x[0]), float(self.kf.x[1])
+
+    @property
+    def velocity(self) -> tuple[float, float]:
+        return float(self.kf.x[2]), float(self.kf.x[3])
+
+    def predicted_box(self) -> Box:
+        cx, cy = self.center
+        w, h = self.box[2] - self.box[0], self.box[3] - self.box[1]
+        return (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+
+
+@dataclass
+class TrackUpdate:
+    active: list[Track]  # confirmed tracks, after this update
+    started: list[Track]  # confirmed in this update
+    ended: list[Track]  # confirmed tracks that were dropped in this update
+
+
+class Tracker:
+    def __init__(self, config: TrackerConfig):
+        self.config = config
+        self.tracks: list[Track] = []
+        self._ids = itertools.count(1)
+        self._last_ts: float | None = None
+
+    def _cost(self, track: Track, det: Detection) -> float | None:
+        predicted = track.predicted_box()
+        overlap = iou(predicted, det.box)
+        penalty = 0.0 if det.label == track.label else 0.5
+        if overlap >= self.config.iou_threshold:
+            return 1.0 - overlap + penalty
+        cx, cy = track.center
+        dx, dy = (det.box[0] + det.box[2]) / 2 - cx, (det.box[1] + det.box[3]) / 2 - cy
+        distance = float(np.hypot(dx, dy))
+        if distance <= self.config.max_distance:
+            return 1.0 + distance / self.config.max_distance + penalty
+        return None
+
+    def update(self, detections: list[Detection], ts: float) -> TrackUpdate:
+        dt = 0.0 if self._last_ts is None else max(0.0, ts - self._last_ts)
+        self._last_ts = ts
+        for track in self.tracks:
+            track.kf.predict(dt)
+        pairs = []
+        for ti, track in enumerate(self.tracks):
+            for di, det in enumerate(detections):
+                cost = self._cost(track, det)
+                if cost is not None:
+                    pairs.append((cost, ti, di))
+        used_t: set[int] = set()
+        used_d: set[int] = set()
+        started: list[Track] = []
+        for _, ti, di in sorted(pairs):  # greedy: cheapest pairs first
+            if ti in used_t or di in used_d:
+                continue
+            used_t.add(ti)
+            used_d.add(di)
+            track, det = self.tracks[ti], detections[di]
+            track.kf.correct((det.box[0] + det.box[2]) / 2, (det.box[1] + det.box[3]) / 2)
+            track.box, track.score, track.last_ts = det.box, det.score, ts
+            track.best_score = max(track.best_score, det.score)
+            track.labels[det.label] += 1
+            track.hits += 1
+            track.misses = 0
+            if not track.confirmed and track.hits >= self.config.min_hits:
+                track.confirmed = True
+                started.append(track)
+        ended: list[Track] = []
+        kept: list[Track] = []
+        for ti, track in enumerate(self.tracks):
+            if ti not in used_t:
+                track.misses += 1
+                if track.misses > (self.config.max_age if track.confirmed else 1):
+                    if track.confirmed:
+                        ended.append(track)
+                    continue
+            kept.append(track)
+        for di, det in enumerate(detections):
+            if di in used_d:
+                continue
+            cx, cy = (det.box[0] + det.box[2]) / 2, (det.box[1] + det.box[3]) / 2
+            track = Track(next(self._ids), det.box, det.score, ts, ts, Kalman(cx, cy), best_score=det.score)
+            track.labels[det.label] += 1
+            if self.config.min_hits <= 1:
+                track.confirmed = True
+                started.append(track)
+            kept.append(track)
+        self.tracks = kept
+        return TrackUpdate([t for t in kept if t.confirmed], started, ended)
+
+    def flush(self) -> list[Track]:
+        """End every confirmed track (source ended, shutdown)."""
+        ended = [t for t in self.tracks if t.confirmed]
+        self.tracks = []
+        return ended

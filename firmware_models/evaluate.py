@@ -1,0 +1,195 @@
+"""fp32 vs int8 on the same held-out set: metric, file size, single-thread latency p50/p99, JSON + PNG."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+from tqdm import tqdm
+
+from shared.manifest import DecoderType, ModelManifest
+
+from .calibration import RENDERED, load_frames
+from .decoders import Detection, classify, decode
+from .metrics import accuracy, box_f1, centroid_f1
+from .preprocess import prepare
+from .world import TruthObject, crop_samples, still_samples
+
+METRIC_NAMES = {DecoderType.CLASSIFIER: "accuracy", DecoderType.FOMO: "centroid_f1",
+                DecoderType.SSD: "box_f1@iou0.5", DecoderType.YOLO: "box_f1@iou0.5"}
+
+
+@dataclass
+class EvalSet:
+    """Frames plus whatever truth exists: crop classes, object lists, or nothing (agreement mode)."""
+
+    frames: list[np.ndarray]
+    source: str
+    classes: np.ndarray | None = None
+    truths: list[list[TruthObject]] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def has_truth(self) -> bool:
+        return self.classes is not None or self.truths is not None
+
+
+def eval_set(manifest: ModelManifest, source: str = RENDERED, count: int = 500, seed: int = 3) -> EvalSet:
+    """The held-out set: rendered with truth (seeded), or a folder/video without truth (agreement mode)."""
+    if source != RENDERED:
+        return EvalSet(load_frames(source, count), source)
+    if manifest.decoder.type == DecoderType.CLASSIFIER:
+        per_class = max(1, -(-count // len(manifest.labels)))
+        x, y = crop_samples(seed, per_class, size=manifest.input.height, labels=manifest.labels)
+        return EvalSet(list(x), f"rendered crops (seed {seed})", classes=y)
+    frames, truths = [], []
+    for image, objects in tqdm(still_samples(seed, count), total=count, desc="render held-out", leave=False):
+        frames.append(image)
+        truths.append(objects)
+    return EvalSet(frames, f"rendered frames (seed {seed})", truths=truths)
+
+
+def session(path: str | Path, threads: int = 1) -> ort.InferenceSession:
+    """A CPU session with ``threads`` intra-op threads; initializers listed as inputs are stripped first."""
+    import onnx
+
+    from .quantize import strip_initializer_inputs
+
+    model = onnx.load(str(path))
+    source: str | bytes = str(path)
+    if strip_initializer_inputs(model):
+        source = model.SerializeToString()
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(source, opts, providers=["CPUExecutionProvider"])
+
+
+def predict(path: str | Path, manifest: ModelManifest, frames: list[np.ndarray], desc: str = "infer") -> list[list[np.ndarray]]:
+    sess = session(path)
+    name = sess.get_inputs()[0].name
+    return [sess.run(None, {name: prepare(f, manifest.input)}) for f in tqdm(frames, desc=desc, leave=False)]
+
+
+def detections(outputs: list[list[np.ndarray]], manifest: ModelManifest, frames: list[np.ndarray],
+               threshold: float | None = None) -> list[list[Detection]]:
+    return [decode(o, manifest, f.shape[:2], threshold) for o, f in zip(outputs, frames, strict=True)]
+
+
+def grid_of(manifest: ModelManifest, outputs: list[list[np.ndarray]]) -> tuple[int, int]:
+    shape = outputs[0][0].shape
+    return (shape[1], shape[2]) if manifest.decoder.params.get("layout") == "NHWC" else (shape[2], shape[3])
+
+
+def score(manifest: ModelManifest, outputs: list[list[np.ndarray]], data: EvalSet,
+          threshold: float | None = None, reference: list[list[np.ndarray]] | None = None) -> dict[str, Any]:
+    """The metric of ``outputs`` against truth, or (no truth) against ``reference`` outputs (agreement)."""
+    kind = manifest.decoder.type
+    if kind == DecoderType.CLASSIFIER:
+        predicted = np.array([int(np.argmax(classify(o, manifest))) for o in outputs])
+        expected = data.classes if data.has_truth else np.array(
+            [int(np.argmax(classify(o, manifest))) for o in reference or outputs])
+        result = accuracy(predicted, expected)
+        result["per_class"] = {manifest.labels[k]: v for k, v in result["per_class"].items()}
+        return result
+    dets = detections(outputs, manifest, data.frames, threshold)
+    truths = data.truths
+    if truths is None:
+        ref = detections(reference or outputs, manifest, data.frames, threshold)
+        truths = [[TruthObject(i, manifest.labels[d.label], d.bbox or (0, 0, 0, 0), d.centroid, 1.0)
+                   for i, d in enumerate(frame)] for frame in ref]
+    if kind == DecoderType.FOMO:
+        return centroid_f1(dets, truths, manifest.labels, grid_of(manifest, outputs), manifest.decoder.background_index)
+    return box_f1(dets, truths, manifest.labels, background=manifest.decoder.background_index)
+
+
+def tune_threshold(manifest: ModelManifest, outputs: list[list[np.ndarray]], data: EvalSet,
+                   candidates: tuple[float, ...] = tuple(np.round(np.arange(0.2, 0.96, 0.05), 2))) -> tuple[float, float]:
+    """Score threshold with the best metric on a validation set; returns (threshold, metric)."""
+    best = max(((float(thr), score(manifest, outputs, data, thr)["value"]) for thr in candidates),
+               key=lambda p: (p[1], -abs(p[0] - 0.5)))
+    return best
+
+
+def latency_ms(path: str | Path, manifest: ModelManifest, frame: np.ndarray, runs: int = 300,
+               warmup: int = 30) -> dict[str, float]:
+    """Single-threaded wall time of one inference: p50 and p99 over ``runs`` after ``warmup``."""
+    sess = session(path, threads=1)
+    feed = {sess.get_inputs()[0].name: prepare(frame, manifest.input)}
+    for _ in range(warmup):
+        sess.run(None, feed)
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        sess.run(None, feed)
+        times.append((time.perf_counter() - t0) * 1000.0)
+    return {"p50_ms": round(float(np.percentile(times, 50)), 4), "p99_ms": round(float(np.percentile(times, 99)), 4)}
+
+
+def compare(fp32_path: str | Path, int8_path: str | Path, manifest: ModelManifest, data: EvalSet,
+            runs: int = 300) -> dict[str, Any]:
+    """The fp32-vs-int8 report for one model on one held-out set."""
+    out32 = predict(fp32_path, manifest, data.frames, "infer fp32")
+    out8 = predict(int8_path, manifest, data.frames, "infer int8")
+    m32 = score(manifest, out32, data)
+    m8 = score(manifest, out8, data, reference=out32)
+    if not data.has_truth:
+        m32 = {"value": 1.0, "per_class": {}, "note": "reference for agreement"}
+    sizes = {"fp32": Path(fp32_path).stat().st_size, "int8": Path(int8_path).stat().st_size}
+    lat32 = latency_ms(fp32_path, manifest, data.frames[0], runs)
+    lat8 = latency_ms(int8_path, manifest, data.frames[0], runs)
+    metric = METRIC_NAMES[manifest.decoder.type] if data.has_truth else "agreement_with_fp32"
+    report = {
+        "name": manifest.name, "version": manifest.version, "decoder": manifest.decoder.type.value,
+        "metric": metric, "score_threshold": manifest.decoder.score_threshold,
+        "data": {"source": data.source, "samples": len(data.frames)},
+        "fp32": {"metric": m32["value"], "per_class": m32["per_class"], "bytes": sizes["fp32"], **lat32},
+        "int8": {"metric": m8["value"], "per_class": m8["per_class"], "bytes": sizes["int8"], **lat8},
+        "threads": 1, "onnxruntime": ort.__version__,
+    }
+    report["goals"] = {
+        "metric_drop_le_0.01": bool(m32["value"] - m8["value"] <= 0.01),
+        "int8_p50_le_0.7x": bool(lat8["p50_ms"] <= 0.7 * lat32["p50_ms"]),
+        "int8_bytes_le_0.3x": bool(sizes["int8"] <= 0.3 * sizes["fp32"]),
+    }
+    return report
+
+
+def write_report(report: dict[str, Any], json_path: str | Path, png_path: str | Path | None = None) -> None:
+    Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+    Path(json_path).write_text(json.dumps(report, indent=2) + "\n")
+    if png_path is not None:
+        plot(report, png_path)
+
+
+def plot(report: dict[str, Any], path: str | Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(10, 3.2))
+    colours = ["#4c72b0", "#dd8452"]
+    panels = [(report["metric"], "metric"), ("file size (KB)", "bytes"), ("latency ms (p50 / p99)", "p50_ms")]
+    for ax, (title, key) in zip(axes, panels, strict=True):
+        if key == "p50_ms":
+            for i, prec in enumerate(("fp32", "int8")):
+                ax.bar([i * 3, i * 3 + 1], [report[prec]["p50_ms"], report[prec]["p99_ms"]], color=colours[i],
+                       label=prec)
+            ax.set_xticks([0, 1, 3, 4], ["p50", "p99", "p50", "p99"])
+            ax.legend()
+        else:
+            scale = 1024 if key == "bytes" else 1
+            ax.bar(["fp32", "int8"], [report["fp32"][key] / scale, report["int8"][key] / scale], color=colours)
+        ax.set_title(title)
+    fig.suptitle(f"{report['name']} {report['version']}: fp32 vs int8 (1 thread)")
+    fig.tight_layout()
+    fig.savefig(str(path), dpi=100)
+    plt.close(fig)

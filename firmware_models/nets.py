@@ -1,0 +1,71 @@
+"""The reference network architectures (torch; only for training — the ``train`` extra)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class DesignCNN(nn.Module):
+    """The design's CNN: Conv32 3x3 → MaxPool2 → Conv64 3x3 → MaxPool2 → Conv64 3x3 → Flatten → Dense64 → DenseN.
+
+    Valid (unpadded) 3x3 convolutions as in the classic Keras tutorial network the design quotes;
+    a 64x64 input leaves a 12x12x64 map before Flatten. Outputs logits.
+    """
+
+    def __init__(self, num_classes: int, size: int = 64) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(64, 64, 3), nn.ReLU(),
+        )
+        side = ((size - 2) // 2 - 2) // 2 - 2
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(64 * side * side, 64), nn.ReLU(),
+                                  nn.Linear(64, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def _cbr(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> list[nn.Module]:
+    return [nn.Conv2d(cin, cout, 3, stride, padding=dilation, dilation=dilation, bias=False),
+            nn.BatchNorm2d(cout), nn.ReLU()]
+
+
+class FomoNet(nn.Module):
+    """FOMO-style centroid detector: a fully convolutional trunk to 1/8 resolution and a 1x1 class head.
+
+    The last 3x3 is dilated so the receptive field (~75 px) covers a near car at 160x96 input. With
+    ``softmax`` the model outputs per-cell class probabilities (what the edge decoder expects).
+    """
+
+    def __init__(self, num_classes: int, width: int = 32, softmax: bool = True) -> None:
+        super().__init__()
+        w1, w2, w3 = width // 2, width, width * 2
+        self.trunk = nn.Sequential(
+            *_cbr(3, w1, 2), *_cbr(w1, w1),
+            *_cbr(w1, w2, 2), *_cbr(w2, w2),
+            *_cbr(w2, w3, 2), *_cbr(w3, w3), *_cbr(w3, w3, dilation=2),
+            nn.Conv2d(w3, w2, 1), nn.ReLU(),
+            nn.Conv2d(w2, num_classes, 1),
+        )
+        self.softmax = softmax
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.trunk(x)
+        return torch.softmax(logits, dim=1) if self.softmax else logits
+
+
+def fuse_batchnorm(model: nn.Module) -> nn.Module:
+    """Fold every Conv→BatchNorm pair (eval mode) so the exported graph has plain convolutions."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    for module in model.modules():
+        if isinstance(module, nn.Sequential):
+            layers = list(module)
+            for i in range(len(layers) - 1):
+                if isinstance(layers[i], nn.Conv2d) and isinstance(layers[i + 1], nn.BatchNorm2d):
+                    module[i] = fuse_conv_bn_eval(layers[i], layers[i + 1])
+                    module[i + 1] = nn.Identity()
+    return model

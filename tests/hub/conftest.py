@@ -1,0 +1,111 @@
+"""Hub fixtures (flaskr style: app, client, runner) on a real database, plus a running ingest worker."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+
+from cloud_hub import create_app
+from cloud_hub.db import upgrade
+from cloud_hub.ingest.worker import IngestWorker
+from cloud_hub.web.database import ENGINE_KEY
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts" / "hub"
+
+
+@pytest.fixture
+def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
+    """The hub web app on a migrated database (SQLite and PostgreSQL, via ``database_url``)."""
+    upgrade(database_url)
+    app = create_app({
+        "instance_path": str(tmp_path / "instance"),
+        "database_url": database_url,
+        "secret_key": "test-secret-key",
+        "snapshot_dir": str(tmp_path / "snapshots"),
+        "log_format": "text",
+    })
+    app.config["TESTING"] = True
+    yield app
+    app.extensions[ENGINE_KEY].dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def ingest_factory(app: Flask) -> Iterator[Callable[..., IngestWorker]]:
+    """Start in-process ingest workers on the app's database; all are stopped at teardown."""
+    workers: list[IngestWorker] = []
+    settings = app.config["HUB_SETTINGS"]
+
+    def start(mqtt_url: str, **kwargs) -> IngestWorker:
+        kwargs.setdefault("client_id", f"test-ingest-{len(workers)}")
+        kwargs.setdefault("snapshot_dir", settings.snapshot_dir)
+        worker = IngestWorker(app.extensions[ENGINE_KEY], mqtt_url, settings.mqtt_prefix, **kwargs).start()
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
+
+
+class LiveServer:
+    """The app on a real HTTP port (threaded werkzeug server) for the browser and SSE."""
+
+    def __init__(self, app: Flask):
+        from werkzeug.serving import make_server
+
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.thread.join(10)
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[LiveServer]:
+    server = LiveServer(app)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def browser(tmp_path: Path):
+    """Real headless Chromium through /usr/bin/chromedriver, with a fresh profile."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'chromium-profile'}",
+                 "--window-size=1280,900"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()

@@ -1,0 +1,36 @@
+"""The ``cloud-hub`` commands: through Flask's CLI runner and as the installed console script."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import inspect
+
+from cloud_hub.web.database import ENGINE_KEY
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_db_upgrade_is_idempotent(runner, app):
+    result = runner.invoke(args=["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert "database at revision head" in result.output
+    tables = set(inspect(app.extensions[ENGINE_KEY]).get_table_names())
+    assert {"devices", "events", "telemetry", "dead_letters", "snapshots", "users", "api_tokens"} <= tables
+
+
+def test_console_script_migrates_a_fresh_sqlite_database(tmp_path):
+    env = dict(os.environ, EDGESIGHT_DATABASE_URL=f"sqlite:///{tmp_path / 'fresh.db'}",
+               EDGESIGHT_INSTANCE_PATH=str(tmp_path / "instance"))
+    cli = [sys.executable, "-m", "cloud_hub"]
+    out = subprocess.run([*cli, "db", "upgrade"], env=env, capture_output=True, text=True, timeout=60,
+                         cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "fresh.db").exists()
+    help_text = subprocess.run([*cli, "--help"], env=env, capture_output=True, text=True, timeout=60,
+                               cwd=REPO).stdout
+    for command in ("db", "ingest", "serve", "broker"):
+        assert command in help_text

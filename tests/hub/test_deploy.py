@@ -1,0 +1,55 @@
+"""compose.yaml and the Dockerfile: parsed and checked for the services and wiring the hub relies on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def load_compose() -> dict:
+    return yaml.safe_load((REPO / "compose.yaml").read_text())
+
+
+def test_compose_has_broker_database_web_and_ingest_with_healthchecks():
+    compose = load_compose()
+    services = compose["services"]
+    assert {"mosquitto", "postgres", "migrate", "web", "ingest"} <= set(services)
+    for name in ("mosquitto", "postgres", "web", "ingest"):
+        assert services[name]["healthcheck"]["test"], name
+    assert services["mosquitto"]["image"].startswith("eclipse-mosquitto:2")
+    mounted = services["mosquitto"]["volumes"][0].split(":")
+    assert (REPO / mounted[0]).resolve() == REPO / "deploy/mosquitto/mosquitto.conf"
+    assert mounted[1] == "/mosquitto/config/mosquitto.conf"
+    assert any(v.startswith("postgres-data:") for v in services["postgres"]["volumes"])
+    assert "postgres-data" in compose["volumes"]
+
+
+def test_compose_web_runs_gunicorn_and_ingest_shares_the_subscription():
+    services = load_compose()["services"]
+    assert services["web"]["command"][0] == "gunicorn"
+    assert "cloud_hub.wsgi:app" in services["web"]["command"]
+    assert services["ingest"]["command"][:2] == ["cloud-hub", "ingest"]
+    assert "--share" in services["ingest"]["command"]
+    for name in ("web", "ingest", "migrate"):
+        env = services[name]["environment"]
+        assert env["EDGESIGHT_DATABASE_URL"].startswith("postgresql+psycopg://")
+        assert env["EDGESIGHT_MQTT_URL"] == "mqtt://mosquitto:1883"
+    assert services["web"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+
+
+def test_mosquitto_config_does_not_drop_bursts():
+    conf = (REPO / "deploy/mosquitto/mosquitto.conf").read_text().splitlines()
+    settings = dict(line.split(None, 1) for line in conf if line and not line.startswith("#"))
+    assert settings["max_queued_messages"] == "0"
+    assert settings["persistence"] == "true"
+
+
+def test_dockerfile_installs_the_hub_and_runs_as_a_user():
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert "pip install '.[hub]'" in dockerfile
+    assert "\nUSER " in dockerfile
+    for path in ("shared", "cloud_hub", "pyproject.toml"):
+        assert path in dockerfile and (REPO / path).exists()

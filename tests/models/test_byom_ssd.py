@@ -1,0 +1,62 @@
+"""Bring your own model: a hand-built SSD-style fp32 model (initializers listed as inputs, like old
+exports) is checked, quantized by the tool with calibration from a folder of images, and the int8 model
+finds the squares drawn for it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnx
+
+from firmware_models.cli import main
+from firmware_models.decoders import decode
+from firmware_models.evaluate import EvalSet, compare, predict
+from shared.manifest import load_manifest
+from tests.models.toy_models import draw_scene, write_fp32_bundle
+
+
+def test_quantize_and_evaluate_third_party_ssd(tmp_path: Path) -> None:
+    manifest_path = write_fp32_bundle(tmp_path / "fp32")
+    assert main(["check-manifest", str(manifest_path)]) == 0
+
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(20):
+        cv2.imwrite(str(calib / f"{i:03d}.png"), draw_scene(rng)[0])
+    out = tmp_path / "int8"
+    assert main(["quantize", "--manifest", str(manifest_path), "--calib", str(calib), "--count", "20",
+                 "--out", str(out)]) == 0
+
+    manifest, int8_path = load_manifest(out)  # sha256 and size verified
+    assert manifest.precision == "int8"
+    assert manifest.quantization["stripped_initializer_inputs"]
+    model = onnx.load(str(int8_path))
+    ops = {n.op_type for n in model.graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    assert [i.name for i in model.graph.input] == ["input"]
+    assert main(["check-manifest", str(out / "manifest.json")]) == 0
+
+    scenes = [draw_scene(rng) for _ in range(40)]
+    data = EvalSet([s[0] for s in scenes], "drawn squares", truths=[s[1] for s in scenes])
+    report = compare(tmp_path / "fp32" / "model.fp32.onnx", int8_path, manifest, data, runs=5)
+    assert report["metric"] == "box_f1@iou0.5"
+    assert report["fp32"]["metric"] == 1.0
+    assert report["int8"]["metric"] >= 0.98
+
+    outputs = predict(int8_path, manifest, data.frames[:5])
+    for raw, (image, truth) in zip(outputs, scenes[:5], strict=True):
+        found = sorted((manifest.labels[d.label], tuple(round(v, 3) for v in d.bbox)) for d in decode(raw, manifest, image.shape[:2]))
+        expected = sorted((t.label, tuple(round(v, 3) for v in t.bbox)) for t in truth)
+        assert found == expected
+
+    report_path = tmp_path / "report.json"
+    assert main(["evaluate", "--manifest", str(out / "manifest.json"), "--fp32",
+                 str(tmp_path / "fp32" / "model.fp32.onnx"), "--data", str(calib), "--count", "10",
+                 "--runs", "5", "--json", str(report_path)]) == 0
+    agreement = json.loads(report_path.read_text())
+    assert agreement["metric"] == "agreement_with_fp32" and agreement["int8"]["metric"] >= 0.95
+    assert report_path.with_suffix(".png").stat().st_size > 1000

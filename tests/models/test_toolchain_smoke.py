@@ -1,0 +1,92 @@
+"""Every toolchain step on tiny data (one epoch, a few samples): proves the steps run and connect."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import onnx
+import pytest
+
+from firmware_models.build import build_all
+from firmware_models.cli import main
+from firmware_models.manifest_check import check_path
+from firmware_models.onnx_meta import get_props
+from firmware_models.world import SyntheticVideo, write_video
+from shared.manifest import load_manifest
+
+
+@pytest.fixture(scope="module")
+def smoke_build(tmp_path_factory) -> tuple[Path, Path, dict]:
+    root = tmp_path_factory.mktemp("smoke")
+    result = build_all(smoke=True, out_root=root / "models", docs_dir=root / "docs", progress=False)
+    return root / "models", root / "docs", result
+
+
+def test_build_all_smoke_produces_complete_bundles(smoke_build) -> None:
+    models, docs, result = smoke_build
+    assert set(result["models"]) == {"crop-classifier", "fomo-street"}
+    for name in result["models"]:
+        manifest, model_path = load_manifest(models / name)  # sha256 + size verified
+        assert [p for p in check_path(models / name / "manifest.json") if not p.startswith("note:")] == []
+        assert (models / name / "model.fp32.onnx").exists() and (models / name / "eval.png").exists()
+        report = json.loads((models / name / "eval.json").read_text())
+        assert report["name"] == name and report["int8"]["bytes"] == manifest.size_bytes
+        assert manifest.golden is not None and (models / name / manifest.golden.file).exists()
+        card = (docs / f"{name}.md").read_text()
+        assert f"# Model card: {name}" in card and str(report["int8"]["metric"]) in card
+        model = onnx.load(str(model_path))
+        assert model.opset_import[0].version >= 17
+        props = get_props(model)
+        assert json.loads(props["edgesight.labels"]) == list(manifest.labels)
+        assert json.loads(props["edgesight.decoder"])["type"] == manifest.decoder.type.value
+
+
+def test_cli_steps_one_by_one(tmp_path: Path, smoke_build) -> None:
+    models, _, _ = smoke_build
+    assert main(["render", "--out", str(tmp_path / "clip.mp4"), "--duration", "1", "--seed", "2"]) == 0
+    truth = json.loads((tmp_path / "clip.truth.json").read_text())
+    assert len(truth["frames"]) == 10 and "crosswalk" in truth["lines"]
+    assert main(["render", "--out", str(tmp_path / "stills"), "--stills", "4"]) == 0
+    assert len(list((tmp_path / "stills").glob("*.png"))) == 4
+
+    ckpt = tmp_path / "fomo.pt"
+    assert main(["train", "fomo-street", "--smoke", "--out", str(ckpt)]) == 0
+    fp32 = tmp_path / "fomo.fp32.onnx"
+    assert main(["export", "fomo-street", "--checkpoint", str(ckpt), "--out", str(fp32)]) == 0
+    assert get_props(onnx.load(str(fp32)))["edgesight.name"] == "fomo-street"
+
+    # a user manifest for the fp32 file, from the smoke build's manifest
+    user = json.loads((models / "fomo-street" / "manifest.json").read_text())
+    for key in ("sha256", "size_bytes", "golden", "metrics", "quantization"):
+        user.pop(key, None)
+    user.update(file=fp32.name, precision="fp32")
+    (tmp_path / "user.json").write_text(json.dumps(user))
+    assert main(["check-manifest", str(tmp_path / "user.json")]) == 0
+
+    video = write_video(SyntheticVideo(seed=5, duration_s=1.0), tmp_path / "calib.mp4")
+    for calib, out in ((str(video), "q_video"), (str(tmp_path / "stills"), "q_folder"), ("rendered", "q_rendered")):
+        assert main(["quantize", "--manifest", str(tmp_path / "user.json"), "--calib", calib, "--count", "4",
+                     "--out", str(tmp_path / out)]) == 0
+        manifest, _ = load_manifest(tmp_path / out)
+        assert manifest.quantization["calibration_frames"] == 4 and manifest.quantization["per_channel"]
+
+    report = tmp_path / "eval.json"
+    assert main(["evaluate", "--manifest", str(tmp_path / "q_video" / "manifest.json"), "--fp32", str(fp32),
+                 "--count", "4", "--runs", "3", "--json", str(report)]) == 0
+    data = json.loads(report.read_text())
+    assert data["metric"] == "centroid_f1" and data["data"]["samples"] == 4
+    assert set(data["int8"]) >= {"metric", "bytes", "p50_ms", "p99_ms"}
+
+    assert main(["card", str(models / "crop-classifier"), "--out", str(tmp_path / "card.md")]) == 0
+    assert "crop-classifier" in (tmp_path / "card.md").read_text()
+
+
+def test_bad_calibration_source_is_a_clear_error(tmp_path: Path, smoke_build, capsys) -> None:
+    models, _, _ = smoke_build
+    (tmp_path / "empty").mkdir()
+    code = main(["quantize", "--manifest", str(models / "fomo-street" / "manifest.json"),
+                 "--model", str(models / "fomo-street" / "model.fp32.onnx"),
+                 "--calib", str(tmp_path / "empty"), "--out", str(tmp_path / "q")])
+    assert code == 2
+    assert "no images" in capsys.readouterr().err
