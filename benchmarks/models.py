@@ -25,14 +25,23 @@ def run(count: int | None = None, runs: int = 500) -> list[dict]:
         fp32_path = int8_path.parent / manifest.quantization["fp32_file"]
         data = eval_set(manifest, count=count or ref.test_count, seed=seeds(ref)["test"])
         report = compare(fp32_path, int8_path, manifest, data, runs=runs)
-        rows.append({
-            "name": manifest.name, "decoder": report["decoder"], "metric": report["metric"],
-            "fp32_metric": report["fp32"]["metric"], "int8_metric": report["int8"]["metric"],
-            "fp32_bytes": report["fp32"]["bytes"], "int8_bytes": report["int8"]["bytes"],
-            "fp32_p50_ms": report["fp32"]["p50_ms"], "int8_p50_ms": report["int8"]["p50_ms"],
-            "fp32_p99_ms": report["fp32"]["p99_ms"], "int8_p99_ms": report["int8"]["p99_ms"],
-            "samples": report["data"]["samples"], "goals": report["goals"],
-        })
+        rows.append(
+            {
+                "name": manifest.name,
+                "decoder": report["decoder"],
+                "metric": report["metric"],
+                "fp32_metric": report["fp32"]["metric"],
+                "int8_metric": report["int8"]["metric"],
+                "fp32_bytes": report["fp32"]["bytes"],
+                "int8_bytes": report["int8"]["bytes"],
+                "fp32_p50_ms": report["fp32"]["p50_ms"],
+                "int8_p50_ms": report["int8"]["p50_ms"],
+                "fp32_p99_ms": report["fp32"]["p99_ms"],
+                "int8_p99_ms": report["int8"]["p99_ms"],
+                "samples": report["data"]["samples"],
+                "goals": report["goals"],
+            }
+        )
     return rows
 
 
@@ -45,9 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     rows = run(args.count, args.runs)
     if not args.json:
         for r in rows:
-            print(f"{r['name']:16s} {r['metric']}: fp32 {r['fp32_metric']:.4f} int8 {r['int8_metric']:.4f} | "
-                  f"{r['fp32_bytes']:,} B → {r['int8_bytes']:,} B | p50 {r['fp32_p50_ms']:.3f} → "
-                  f"{r['int8_p50_ms']:.3f} ms | goals {r['goals']}", file=sys.stderr)
+            print(
+                f"{r['name']:16s} {r['metric']}: fp32 {r['fp32_metric']:.4f} int8 {r['int8_metric']:.4f} | "
+                f"{r['fp32_bytes']:,} B → {r['int8_bytes']:,} B | p50 {r['fp32_p50_ms']:.3f} → "
+                f"{r['int8_p50_ms']:.3f} ms | goals {r['goals']}",
+                file=sys.stderr,
+            )
     print(json.dumps({"models": rows}))
     return 0
 

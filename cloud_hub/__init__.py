@@ -61,13 +61,32 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     database.init_app(app)
 
-    from cloud_hub.web import api, dashboard, health
+    if settings.trusted_proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
 
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
+
+    from cloud_hub.web import api, auth, dashboard, health, openapi
+
+    auth.init_app(app)
+    app.register_blueprint(auth.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(openapi.bp)
     app.register_blueprint(dashboard.bp)
+
+    from cloud_hub.rollout import commands as rollout_commands
+    from cloud_hub.rollout import web as rollout_web
+
+    app.register_blueprint(rollout_web.bp)
+
+    from cloud_hub.identity import web as identity_web
+
+    app.register_blueprint(identity_web.bp)
 
     from cloud_hub import commands
 
     commands.init_app(app)
+    rollout_commands.init_app(app)
     return app

@@ -9,10 +9,13 @@ import threading
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from cloud_hub import auth, logs
 from cloud_hub import db as hub_db
-from cloud_hub import logs
 from cloud_hub.config import HubSettings
+from cloud_hub.models import User
 
 log = logging.getLogger("cloud_hub")
 
@@ -58,7 +61,7 @@ def ingest(client_id: str | None, worker: int, share_group: str | None, metrics_
     worker_obj = IngestWorker(
         engine, s.mqtt_url, s.mqtt_prefix, client_id=client_id or default_client_id(worker),
         share_group=share_group, snapshot_dir=s.snapshot_dir, batch_size=s.ingest_batch_size,
-        max_delay_s=s.ingest_max_delay_s,
+        max_delay_s=s.ingest_max_delay_s, ca_file=s.mqtt_ca_file,
     )
     if metrics_port:
         from cloud_hub.metrics import serve_ingest_metrics
@@ -66,9 +69,16 @@ def ingest(client_id: str | None, worker: int, share_group: str | None, metrics_
         serve_ingest_metrics(worker_obj, metrics_port)
     worker_obj.start(wait_s=60)
     log.info("ingest running", extra={"mqtt": s.mqtt_url, "prefix": s.mqtt_prefix, "share": share_group})
+    stop = threading.Event()
+    if s.retention_days or s.snapshot_cap_mb:
+        from cloud_hub.retention import Retention, RetentionThread
+
+        policy = Retention(engine, s.snapshot_dir or "", s.retention_days, s.snapshot_cap_mb)
+        RetentionThread(policy, stop).start()
     try:
         wait_for_signal()
     finally:
+        stop.set()
         worker_obj.stop()
         log.info("ingest stopped", extra={"counters": worker_obj.snapshot()})
 
@@ -101,6 +111,61 @@ def broker(host: str, port: int) -> None:
         embedded.stop()
 
 
+users_group = AppGroup("users", help="Dashboard users (the first admin is made here, never by default).")
+
+
+@users_group.command("add", help="Create a user; the password is prompted, or read from stdin.")
+@click.argument("username")
+@click.option("--role", type=click.Choice(auth.ROLES), default="viewer", show_default=True)
+@click.option("--password-stdin", is_flag=True, help="read the password from the first line of stdin")
+def users_add(username: str, role: str, password_stdin: bool) -> None:
+    if password_stdin:
+        password = click.get_text_stream("stdin").readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with Session(current_app.extensions["edgesight.engine"]) as db:
+        try:
+            user = auth.create_user(db, username, password, role)
+        except auth.AuthError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"created {user.role} {user.username!r}")
+
+
+@users_group.command("list", help="List users.")
+def users_list() -> None:
+    with Session(current_app.extensions["edgesight.engine"]) as db:
+        for user in db.scalars(select(User).order_by(User.username)):
+            state = "disabled" if user.disabled else "active"
+            click.echo(f"{user.username}\t{user.role}\t{state}")
+
+
+tokens_group = AppGroup("tokens", help="API tokens for scripts.")
+
+
+@tokens_group.command("create", help="Create an API token for USERNAME and print it (shown once).")
+@click.argument("username")
+@click.option("--name", default="cli", show_default=True)
+def tokens_create(username: str, name: str) -> None:
+    with Session(current_app.extensions["edgesight.engine"]) as db:
+        user = db.scalar(select(User).where(User.username == username))
+        if user is None:
+            raise click.ClickException(f"no user {username!r}")
+        click.echo(auth.create_token(db, user, name).secret)
+
+
+@click.command("retention", help="Delete events and snapshots older than the retention settings, now.")
+@click.option("--days", type=float, default=None, help="override EDGESIGHT_RETENTION_DAYS")
+@with_appcontext
+def retention_command(days: float | None) -> None:
+    from cloud_hub.retention import Retention
+
+    s = settings()
+    policy = Retention(current_app.extensions["edgesight.engine"], s.snapshot_dir or "",
+                       days if days is not None else s.retention_days, s.snapshot_cap_mb)
+    report = policy.run()
+    click.echo(" ".join(f"{k}={v}" for k, v in report.items()))
+
+
 def init_app(app: Flask) -> None:
-    for command in (db_group, ingest, serve, broker):
+    for command in (db_group, users_group, tokens_group, ingest, serve, broker, retention_command):
         app.cli.add_command(command)

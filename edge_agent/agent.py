@@ -53,6 +53,7 @@ class Agent:
         self.cameras: list[Camera] = []
         self.telemetry: TelemetryThread | None = None
         self.emitted: list[EventPayload] = []
+        self.updater = None  # edge_agent.updater.Updater when config.updater is set
         self._running = False
 
     # ------------------------------------------------------------------------------------- status
@@ -99,6 +100,10 @@ class Agent:
         self.link = MqttLink(cfg, self.outbox, self.status)  # after the cameras: the will names them
         for cam in self.cameras:
             self.link.signal_handlers.append(cam.pipeline.rules.set_signal)
+        if cfg.updater is not None and cfg.updater.enabled:
+            from edge_agent.updater.agent_hook import attach_updater
+
+            self.updater = attach_updater(self)  # before the link starts: it subscribes on connect
         self.link.start()
         for cam in self.cameras:
             cam.worker.start()
@@ -145,6 +150,8 @@ class Agent:
             cam.capture.join(timeout)
         if self.telemetry is not None:
             self.telemetry.join(timeout)
+        if self.updater is not None:
+            self.updater.stop()
         if self.link is not None:
             self.link.stop()
         if self.outbox is not None:
@@ -157,10 +164,7 @@ class Agent:
 
     def wait_sources_finished(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
-        for cam in self.cameras:
-            if not cam.worker.finished.wait(max(0.0, deadline - time.monotonic())):
-                return False
-        return True
+        return all(cam.worker.finished.wait(max(0.0, deadline - time.monotonic())) for cam in self.cameras)
 
     def wait_drained(self, timeout: float) -> bool:
         return self.link is not None and self.link.wait_idle(timeout)

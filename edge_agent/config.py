@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from edge_agent.updater.config import UpdaterConfig
 from shared.topics import DEFAULT_PREFIX, DEVICE_ID_RE
 
 Point = tuple[float, float]
@@ -150,8 +151,11 @@ class MotionConfig(Section):
     contour_area: Annotated[float, Field(ge=0, le=1)] = 0.0005
     alpha: Annotated[float, Field(gt=0, le=1)] = 0.1
     lightning_ratio: Annotated[float, Field(gt=0, le=1)] = 0.8
-    periodic_s: PositiveFloat = 5.0
-    hold_s: Annotated[float, Field(ge=0)] = 1.0
+    periodic_s: PositiveFloat = Field(default=5.0, description="inference at least this often, motion or not")
+    hold_s: Annotated[float, Field(ge=0)] = Field(default=1.0, description="keep inferring after motion stops")
+    cnn_interval_s: Annotated[float, Field(ge=0)] = Field(
+        default=0.0, description="while moving, infer at most this often (0 = every processed frame)"
+    )
     mask: list[list[Point]] = Field(default_factory=list, description="polygons where motion is ignored")
 
 
@@ -286,6 +290,7 @@ class AgentConfig(Section):
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     cameras: Annotated[list[CameraConfig], Field(min_length=1)]
+    updater: UpdaterConfig | None = Field(default=None, description="model rollouts (edge_agent/updater)")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @model_validator(mode="after")

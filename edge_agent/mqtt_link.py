@@ -59,6 +59,10 @@ class MqttLink:
         self.close_grace_s = 3.0
         self.connected = threading.Event()
         self.signal_handlers: list[SignalHandler] = []
+        # Other device-side services on this one connection (the updater): (filter, handler) pairs,
+        # subscribed on every connect, and callbacks run after each (re)connect.
+        self.extra_subscriptions: list[tuple[str, Callable[[str, bytes], None]]] = []
+        self.connect_listeners: list[Callable[[], None]] = []
         self.published = 0
         self.connects = 0
         self._wake = threading.Condition()
@@ -144,6 +148,10 @@ class MqttLink:
             retain=True,
         )
         client.subscribe(self.topics.device(self.device_id, TopicKind.SIGNAL) + "/#", qos=QOS_RELIABLE)
+        for topic_filter, _handler in self.extra_subscriptions:
+            client.subscribe(topic_filter, qos=QOS_RELIABLE)
+        for listener in self.connect_listeners:
+            listener()
         self.connected.set()
         self.wake()
 
@@ -157,6 +165,10 @@ class MqttLink:
         self.wake()
 
     def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
+        for topic_filter, handler in self.extra_subscriptions:
+            if mqtt.topic_matches_sub(topic_filter, message.topic):
+                handler(message.topic, message.payload)
+                return
         try:
             parsed = self.topics.parse(message.topic)
         except TopicError:

@@ -77,7 +77,8 @@ class Outbox:
                 rows = [("event", topic, payload)] + [("snapshot", t, p) for t, p in attachments or []]
                 for kind, t, p in rows:
                     db.execute(
-                        "INSERT INTO messages (kind, topic, payload, qos, size, created) VALUES (?,?,?,?,?,?)",
+                        "INSERT INTO messages (kind, topic, payload, qos, size, created)"
+                        " VALUES (?, ?, ?, ?, ?, ?)",
                         (kind, t, p, qos, len(p), now),
                     )
                 self._set(db, "seq", seq)
@@ -99,7 +100,8 @@ class Outbox:
 
     def _bump(self, db: sqlite3.Connection, name: str, by: int) -> None:
         db.execute(
-            "INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + ?",
+            "INSERT INTO counters (name, value) VALUES (?, ?)"
+            " ON CONFLICT(name) DO UPDATE SET value = value + ?",
             (name, by, by),
         )
 

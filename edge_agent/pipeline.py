@@ -66,12 +66,13 @@ class CameraPipeline:
             return True
         result = self.motion.detect(frame.image)
         self.stats.motion_ratio.append(result.ratio)
+        since_cnn = float("inf") if self._last_cnn_ts is None else frame.ts - self._last_cnn_ts
         if result.moving:
             self._last_motion_ts = frame.ts
-            return True
-        if self._last_motion_ts is not None and frame.ts - self._last_motion_ts <= self.camera.motion.hold_s:
-            return True  # let tracks settle (and end) right after motion stops
-        return self._last_cnn_ts is None or frame.ts - self._last_cnn_ts >= self.camera.motion.periodic_s
+        recent = self._last_motion_ts is not None and frame.ts - self._last_motion_ts <= self.camera.motion.hold_s
+        if recent:  # moving, or just stopped: let tracks settle (and end)
+            return since_cnn >= self.camera.motion.cnn_interval_s - 1e-6
+        return since_cnn >= self.camera.motion.periodic_s
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         started = time.perf_counter()

@@ -53,9 +53,14 @@ def frames_from_video(path: Path, count: int) -> list[np.ndarray]:
     return frames
 
 
-def load_frames(source: str | Path, count: int, seed: int = 0, crops: bool = False,
-                crop_labels: tuple[str, ...] = ("background", "person", "car", "bicycle")) -> list[np.ndarray]:
-    """BGR frames from ``source``: "rendered" (the world; object crops when ``crops``), a folder, or a video."""
+def load_frames(
+    source: str | Path,
+    count: int,
+    seed: int = 0,
+    crops: bool = False,
+    crop_labels: tuple[str, ...] = ("background", "person", "car", "bicycle"),
+) -> list[np.ndarray]:
+    """BGR frames from ``source``: "rendered" (the world; object crops with ``crops``), a folder, a video."""
     if str(source) == RENDERED:
         if crops:
             per_class = max(1, -(-count // len(crop_labels)))

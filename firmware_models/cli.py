@@ -1,4 +1,7 @@
-"""``python -m firmware_models <command>``: render, train, export, quantize, evaluate, card, check-manifest, build-all."""
+"""``python -m firmware_models <command>``: the whole model toolchain behind one CLI.
+
+Commands: render, train, export, quantize, evaluate, card, check-manifest, build-all.
+"""
 
 from __future__ import annotations
 
@@ -35,20 +38,34 @@ def cmd_render(args: argparse.Namespace) -> int:
     if args.stills:
         out.mkdir(parents=True, exist_ok=True)
         with open(out / "truth.jsonl", "w") as fh:
-            for i, (image, objects) in enumerate(tqdm(still_samples(args.seed, args.stills), total=args.stills,
-                                                      desc="render stills")):
+            for i, (image, objects) in enumerate(
+                tqdm(still_samples(args.seed, args.stills), total=args.stills, desc="render stills")
+            ):
                 cv2.imwrite(str(out / f"{i:06d}.png"), image)
                 fh.write(json.dumps({"file": f"{i:06d}.png", "objects": [asdict(o) for o in objects]}) + "\n")
         print(f"wrote {args.stills} frames and truth.jsonl to {out}")
         return 0
-    video = SyntheticVideo(seed=args.seed, width=args.width, height=args.height, fps=args.fps,
-                           duration_s=args.duration, scene=args.scene)
+    video = SyntheticVideo(
+        seed=args.seed,
+        width=args.width,
+        height=args.height,
+        fps=args.fps,
+        duration_s=args.duration,
+        scene=args.scene,
+    )
     write_video(video, out, progress=True)
     truth = out.with_suffix(".truth.json")
-    truth.write_text(json.dumps({
-        "lines": video.lines, "zones": video.zones, "events": [asdict(e) for e in video.truth_events()],
-        "frames": [[asdict(o) for o in video.objects_at(i)] for i in range(len(video))],
-    }) + "\n")
+    truth.write_text(
+        json.dumps(
+            {
+                "lines": video.lines,
+                "zones": video.zones,
+                "events": [asdict(e) for e in video.truth_events()],
+                "frames": [[asdict(o) for o in video.objects_at(i)] for i in range(len(video))],
+            }
+        )
+        + "\n"
+    )
     print(f"wrote {out} ({len(video)} frames) and {truth}")
     return 0
 
@@ -92,20 +109,35 @@ def cmd_quantize(args: argparse.Namespace) -> int:
 
     manifest, default_model = load_manifest(args.manifest, verify_file=False)
     model = Path(args.model) if args.model else default_model
-    frames = load_frames(args.calib, args.count, seed=args.seed,
-                         crops=manifest.decoder.type.value == "classifier" and args.calib == RENDERED,
-                         crop_labels=manifest.labels)
+    frames = load_frames(
+        args.calib,
+        args.count,
+        seed=args.seed,
+        crops=manifest.decoder.type.value == "classifier" and args.calib == RENDERED,
+        crop_labels=manifest.labels,
+    )
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     int8_path = out_dir / "model.onnx"
     info = quantize_model(model, int8_path, manifest, frames, calibration_source=str(args.calib))
-    info.update({"fp32_file": model.name, "fp32_sha256": sha256_file(model), "fp32_size_bytes": model.stat().st_size})
-    int8_manifest = manifest.model_copy(update={
-        "file": "model.onnx", "precision": "int8", "sha256": sha256_file(int8_path),
-        "size_bytes": int8_path.stat().st_size, "quantization": info, "golden": None})
+    info.update(
+        {"fp32_file": model.name, "fp32_sha256": sha256_file(model), "fp32_size_bytes": model.stat().st_size}
+    )
+    int8_manifest = manifest.model_copy(
+        update={
+            "file": "model.onnx",
+            "precision": "int8",
+            "sha256": sha256_file(int8_path),
+            "size_bytes": int8_path.stat().st_size,
+            "quantization": info,
+            "golden": None,
+        }
+    )
     (out_dir / "manifest.json").write_text(int8_manifest.to_json())
-    print(f"wrote {int8_path} ({int8_path.stat().st_size:,} bytes, fp32 {model.stat().st_size:,}) and "
-          f"{out_dir / 'manifest.json'}")
+    print(
+        f"wrote {int8_path} ({int8_path.stat().st_size:,} bytes, fp32 {model.stat().st_size:,}) and "
+        f"{out_dir / 'manifest.json'}"
+    )
     return 0
 
 
@@ -114,7 +146,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     manifest, int8_default = load_manifest(args.manifest, verify_file=False)
     int8 = Path(args.int8) if args.int8 else int8_default
-    fp32 = Path(args.fp32) if args.fp32 else int8.parent / manifest.quantization.get("fp32_file", "model.fp32.onnx")
+    fp32 = (
+        Path(args.fp32)
+        if args.fp32
+        else int8.parent / manifest.quantization.get("fp32_file", "model.fp32.onnx")
+    )
     data = eval_set(manifest, args.data, args.count, seed=args.seed)
     report = compare(fp32, int8, manifest, data, runs=args.runs)
     out = Path(args.json)
@@ -152,8 +188,12 @@ def cmd_check_manifest(args: argparse.Namespace) -> int:
 def cmd_build_all(args: argparse.Namespace) -> int:
     from .build import build_all
 
-    result = build_all(args.only or None, smoke=args.smoke, out_root=Path(args.out) if args.out else None,
-                       docs_dir=Path(args.docs) if args.docs else None)
+    result = build_all(
+        args.only or None,
+        smoke=args.smoke,
+        out_root=Path(args.out) if args.out else None,
+        docs_dir=Path(args.docs) if args.docs else None,
+    )
     print(json.dumps(result, indent=2))
     return 0
 
@@ -198,7 +238,9 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--manifest", required=True, help="the int8 model's manifest")
     v.add_argument("--int8")
     v.add_argument("--fp32", help="default: quantization.fp32_file beside the int8 model")
-    v.add_argument("--data", default=RENDERED, help="'rendered' (with truth) or a folder/video (agreement with fp32)")
+    v.add_argument(
+        "--data", default=RENDERED, help="'rendered' (with truth) or a folder/video (agreement with fp32)"
+    )
     v.add_argument("--count", type=int, default=300)
     v.add_argument("--seed", type=int, default=3)
     v.add_argument("--runs", type=int, default=300, help="timed inferences per model")

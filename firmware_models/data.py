@@ -16,7 +16,9 @@ IGNORE = -1  # target value for cells the loss and the metric skip (heavily occl
 MIN_VISIBLE = 0.5  # objects less visible than this are "don't care": neither a miss nor a false alarm
 
 
-def fomo_targets(objects: Iterable[TruthObject], labels: tuple[str, ...], grid_hw: tuple[int, int]) -> np.ndarray:
+def fomo_targets(
+    objects: Iterable[TruthObject], labels: tuple[str, ...], grid_hw: tuple[int, int]
+) -> np.ndarray:
     """Per-cell class index map: the cell holding each object's centroid gets its class (0 = background)."""
     gh, gw = grid_hw
     target = np.zeros((gh, gw), np.int64)
@@ -29,8 +31,14 @@ def fomo_targets(objects: Iterable[TruthObject], labels: tuple[str, ...], grid_h
     return target
 
 
-def fomo_dataset(seed: int, count: int, spec: InputSpec, labels: tuple[str, ...], stride: int = 8,
-                 desc: str = "render frames") -> tuple[np.ndarray, np.ndarray, list[list[TruthObject]]]:
+def fomo_dataset(
+    seed: int,
+    count: int,
+    spec: InputSpec,
+    labels: tuple[str, ...],
+    stride: int = 8,
+    desc: str = "render frames",
+) -> tuple[np.ndarray, np.ndarray, list[list[TruthObject]]]:
     """Frames resized to the input spec, per-cell targets, and the raw truth for evaluation."""
     grid = (spec.height // stride, spec.width // stride)
     images = np.empty((count, spec.height, spec.width, 3), np.uint8)
@@ -44,5 +52,7 @@ def fomo_dataset(seed: int, count: int, spec: InputSpec, labels: tuple[str, ...]
     return images, targets, truths
 
 
-def classifier_dataset(seed: int, per_class: int, size: int, labels: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+def classifier_dataset(
+    seed: int, per_class: int, size: int, labels: tuple[str, ...]
+) -> tuple[np.ndarray, np.ndarray]:
     return crop_samples(seed, per_class, size=size, labels=labels)

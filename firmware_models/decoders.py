@@ -6,10 +6,10 @@ which must agree with the conventions written here and in each manifest's ``deco
 - ``classifier``: one output ``[1, N]`` (logits when ``apply_softmax`` else probabilities).
 - ``fomo``: ``[1, N, H/s, W/s]`` per-cell class scores (``params.layout`` "NHWC" for ``[1, H/s, W/s, N]``);
   a cell is an object cell when its arg-max class is not ``background_index`` and its score ≥ threshold;
-  each 3x3 local maximum of a class's score among its object cells is one detection at the cell centre.
+  8-connected object cells of one class are one detection at their score-weighted centre (Edge Impulse).
 - ``ssd``: ``boxes [1, K, 4]`` normalised corners x1, y1, x2, y2 and ``scores [1, K, N]``; per-class NMS.
 - ``yolo``: v5 rows ``[1, K, 5+N]`` (cx, cy, w, h, objectness, classes) or v8 ``[1, 4+N, K]`` (no
-  objectness), boxes in input pixels; ``params.version`` "v5"/"v8" or inferred from the shape.
+  objectness), boxes in input pixels; ``params.version`` 5 or 8 (also "v5"/"v8"), else inferred.
 """
 
 from __future__ import annotations
@@ -43,8 +43,12 @@ def classify(outputs: list[np.ndarray], manifest: ModelManifest) -> np.ndarray:
     return softmax(scores, 0) if manifest.decoder.apply_softmax else scores
 
 
-def decode(outputs: list[np.ndarray], manifest: ModelManifest, frame_hw: tuple[int, int],
-           score_threshold: float | None = None) -> list[Detection]:
+def decode(
+    outputs: list[np.ndarray],
+    manifest: ModelManifest,
+    frame_hw: tuple[int, int],
+    score_threshold: float | None = None,
+) -> list[Detection]:
     thr = manifest.decoder.score_threshold if score_threshold is None else score_threshold
     kind = manifest.decoder.type
     if kind == DecoderType.CLASSIFIER:
@@ -57,8 +61,12 @@ def decode(outputs: list[np.ndarray], manifest: ModelManifest, frame_hw: tuple[i
         return _fomo(outputs[0], manifest, thr)
     if kind == DecoderType.SSD:
         boxes, scores = _named(outputs, manifest, ("boxes", "scores"))
-        dets = _boxes(np.asarray(boxes).reshape(-1, 4), np.asarray(scores).reshape(len(boxes.reshape(-1, 4)), -1),
-                      manifest, thr)
+        dets = _boxes(
+            np.asarray(boxes).reshape(-1, 4),
+            np.asarray(scores).reshape(len(boxes.reshape(-1, 4)), -1),
+            manifest,
+            thr,
+        )
         return dets
     if kind == DecoderType.YOLO:
         return _yolo(outputs[0], manifest, frame_hw, thr)
@@ -76,6 +84,7 @@ def _named(outputs: list[np.ndarray], manifest: ModelManifest, names: tuple[str,
 
 
 def _fomo(raw: np.ndarray, manifest: ModelManifest, thr: float) -> list[Detection]:
+    """8-connected cells of one class (arg-max, score ≥ thr) are one object at their score-weighted centre."""
     dec = manifest.decoder
     maps = np.asarray(raw, np.float32)[0]
     if dec.params.get("layout", "NCHW") == "NHWC":
@@ -83,19 +92,24 @@ def _fomo(raw: np.ndarray, manifest: ModelManifest, thr: float) -> list[Detectio
     if dec.apply_softmax:
         maps = softmax(maps, 0)
     n, gh, gw = maps.shape
-    bg = dec.background_index
     best = maps.argmax(0)
     out: list[Detection] = []
     for c in range(n):
-        if c == bg:
+        if c == dec.background_index:
             continue
-        score = np.where((best == c) & (maps[c] >= thr), maps[c], 0.0).astype(np.float32)
-        if not score.any():
+        mask = ((best == c) & (maps[c] >= thr)).astype(np.uint8)
+        if not mask.any():
             continue
-        peaks = (score > 0) & (score >= cv2.dilate(score, np.ones((3, 3), np.uint8)))
-        for y, x in zip(*np.nonzero(peaks), strict=True):
-            cx, cy = (x + 0.5) / gw, (y + 0.5) / gh
-            out.append(Detection(c, float(score[y, x]), (cx, cy), (x / gw, y / gh, (x + 1) / gw, (y + 1) / gh)))
+        count, comp, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        for k in range(1, count):
+            ys, xs = np.nonzero(comp == k)
+            weights = maps[c, ys, xs]
+            cx = (float((xs * weights).sum() / weights.sum()) + 0.5) / gw
+            cy = (float((ys * weights).sum() / weights.sum()) + 0.5) / gh
+            x, y, w, h = (int(v) for v in stats[k, :4])
+            out.append(
+                Detection(c, float(weights.max()), (cx, cy), (x / gw, y / gh, (x + w) / gw, (y + h) / gh))
+            )
     return out
 
 
@@ -116,17 +130,24 @@ def _boxes(boxes: np.ndarray, scores: np.ndarray, manifest: ModelManifest, thr: 
         picked = cv2.dnn.NMSBoxes(xywh, scores[keep, c].tolist(), thr, dec.iou_threshold)
         for i in np.asarray(picked).reshape(-1):
             x1, y1, x2, y2 = (float(v) for v in b[i])
-            out.append(Detection(c, float(scores[keep[i], c]), ((x1 + x2) / 2, (y1 + y2) / 2), (x1, y1, x2, y2)))
+            out.append(
+                Detection(c, float(scores[keep[i], c]), ((x1 + x2) / 2, (y1 + y2) / 2), (x1, y1, x2, y2))
+            )
     return out
 
 
+def yolo_version(manifest: ModelManifest, shape: tuple[int, ...]) -> int:
+    """5 or 8 from ``params.version`` (5, 8, "v5", "v8"), else from the shape ``[K, 5+N]`` vs ``[4+N, K]``."""
+    declared = manifest.decoder.params.get("version")
+    if declared is not None:
+        return int(str(declared).lower().lstrip("v"))
+    return 5 if shape[-1] == 5 + len(manifest.labels) else 8
+
+
 def _yolo(raw: np.ndarray, manifest: ModelManifest, frame_hw: tuple[int, int], thr: float) -> list[Detection]:
-    n = len(manifest.labels)
     arr = np.asarray(raw, np.float32)[0]
-    version = manifest.decoder.params.get("version")
-    if version is None:
-        version = "v5" if arr.shape[-1] == 5 + n else "v8"
-    if version == "v8":
+    version = yolo_version(manifest, arr.shape)
+    if version == 8:
         arr = arr.T  # [K, 4+N]
         scores = arr[:, 4:]
     else:

@@ -20,8 +20,12 @@ from .metrics import accuracy, box_f1, centroid_f1
 from .preprocess import prepare
 from .world import TruthObject, crop_samples, still_samples
 
-METRIC_NAMES = {DecoderType.CLASSIFIER: "accuracy", DecoderType.FOMO: "centroid_f1",
-                DecoderType.SSD: "box_f1@iou0.5", DecoderType.YOLO: "box_f1@iou0.5"}
+METRIC_NAMES = {
+    DecoderType.CLASSIFIER: "accuracy",
+    DecoderType.FOMO: "centroid_f1",
+    DecoderType.SSD: "box_f1@iou0.5",
+    DecoderType.YOLO: "box_f1@iou0.5",
+}
 
 
 @dataclass
@@ -72,14 +76,20 @@ def session(path: str | Path, threads: int = 1) -> ort.InferenceSession:
     return ort.InferenceSession(source, opts, providers=["CPUExecutionProvider"])
 
 
-def predict(path: str | Path, manifest: ModelManifest, frames: list[np.ndarray], desc: str = "infer") -> list[list[np.ndarray]]:
+def predict(
+    path: str | Path, manifest: ModelManifest, frames: list[np.ndarray], desc: str = "infer"
+) -> list[list[np.ndarray]]:
     sess = session(path)
     name = sess.get_inputs()[0].name
     return [sess.run(None, {name: prepare(f, manifest.input)}) for f in tqdm(frames, desc=desc, leave=False)]
 
 
-def detections(outputs: list[list[np.ndarray]], manifest: ModelManifest, frames: list[np.ndarray],
-               threshold: float | None = None) -> list[list[Detection]]:
+def detections(
+    outputs: list[list[np.ndarray]],
+    manifest: ModelManifest,
+    frames: list[np.ndarray],
+    threshold: float | None = None,
+) -> list[list[Detection]]:
     return [decode(o, manifest, f.shape[:2], threshold) for o, f in zip(outputs, frames, strict=True)]
 
 
@@ -88,14 +98,22 @@ def grid_of(manifest: ModelManifest, outputs: list[list[np.ndarray]]) -> tuple[i
     return (shape[1], shape[2]) if manifest.decoder.params.get("layout") == "NHWC" else (shape[2], shape[3])
 
 
-def score(manifest: ModelManifest, outputs: list[list[np.ndarray]], data: EvalSet,
-          threshold: float | None = None, reference: list[list[np.ndarray]] | None = None) -> dict[str, Any]:
+def score(
+    manifest: ModelManifest,
+    outputs: list[list[np.ndarray]],
+    data: EvalSet,
+    threshold: float | None = None,
+    reference: list[list[np.ndarray]] | None = None,
+) -> dict[str, Any]:
     """The metric of ``outputs`` against truth, or (no truth) against ``reference`` outputs (agreement)."""
     kind = manifest.decoder.type
     if kind == DecoderType.CLASSIFIER:
         predicted = np.array([int(np.argmax(classify(o, manifest))) for o in outputs])
-        expected = data.classes if data.has_truth else np.array(
-            [int(np.argmax(classify(o, manifest))) for o in reference or outputs])
+        expected = (
+            data.classes
+            if data.has_truth
+            else np.array([int(np.argmax(classify(o, manifest))) for o in reference or outputs])
+        )
         result = accuracy(predicted, expected)
         result["per_class"] = {manifest.labels[k]: v for k, v in result["per_class"].items()}
         return result
@@ -103,23 +121,37 @@ def score(manifest: ModelManifest, outputs: list[list[np.ndarray]], data: EvalSe
     truths = data.truths
     if truths is None:
         ref = detections(reference or outputs, manifest, data.frames, threshold)
-        truths = [[TruthObject(i, manifest.labels[d.label], d.bbox or (0, 0, 0, 0), d.centroid, 1.0)
-                   for i, d in enumerate(frame)] for frame in ref]
+        truths = [
+            [
+                TruthObject(i, manifest.labels[d.label], d.bbox or (0, 0, 0, 0), d.centroid, 1.0)
+                for i, d in enumerate(frame)
+            ]
+            for frame in ref
+        ]
     if kind == DecoderType.FOMO:
-        return centroid_f1(dets, truths, manifest.labels, grid_of(manifest, outputs), manifest.decoder.background_index)
+        return centroid_f1(
+            dets, truths, manifest.labels, grid_of(manifest, outputs), manifest.decoder.background_index
+        )
     return box_f1(dets, truths, manifest.labels, background=manifest.decoder.background_index)
 
 
-def tune_threshold(manifest: ModelManifest, outputs: list[list[np.ndarray]], data: EvalSet,
-                   candidates: tuple[float, ...] = tuple(np.round(np.arange(0.2, 0.96, 0.05), 2))) -> tuple[float, float]:
+def tune_threshold(
+    manifest: ModelManifest,
+    outputs: list[list[np.ndarray]],
+    data: EvalSet,
+    candidates: tuple[float, ...] = tuple(np.round(np.arange(0.2, 0.96, 0.05), 2)),
+) -> tuple[float, float]:
     """Score threshold with the best metric on a validation set; returns (threshold, metric)."""
-    best = max(((float(thr), score(manifest, outputs, data, thr)["value"]) for thr in candidates),
-               key=lambda p: (p[1], -abs(p[0] - 0.5)))
+    best = max(
+        ((float(thr), score(manifest, outputs, data, thr)["value"]) for thr in candidates),
+        key=lambda p: (p[1], -abs(p[0] - 0.5)),
+    )
     return best
 
 
-def latency_ms(path: str | Path, manifest: ModelManifest, frame: np.ndarray, runs: int = 300,
-               warmup: int = 30) -> dict[str, float]:
+def latency_ms(
+    path: str | Path, manifest: ModelManifest, frame: np.ndarray, runs: int = 300, warmup: int = 30
+) -> dict[str, float]:
     """Single-threaded wall time of one inference: p50 and p99 over ``runs`` after ``warmup``."""
     sess = session(path, threads=1)
     feed = {sess.get_inputs()[0].name: prepare(frame, manifest.input)}
@@ -130,11 +162,15 @@ def latency_ms(path: str | Path, manifest: ModelManifest, frame: np.ndarray, run
         t0 = time.perf_counter()
         sess.run(None, feed)
         times.append((time.perf_counter() - t0) * 1000.0)
-    return {"p50_ms": round(float(np.percentile(times, 50)), 4), "p99_ms": round(float(np.percentile(times, 99)), 4)}
+    return {
+        "p50_ms": round(float(np.percentile(times, 50)), 4),
+        "p99_ms": round(float(np.percentile(times, 99)), 4),
+    }
 
 
-def compare(fp32_path: str | Path, int8_path: str | Path, manifest: ModelManifest, data: EvalSet,
-            runs: int = 300) -> dict[str, Any]:
+def compare(
+    fp32_path: str | Path, int8_path: str | Path, manifest: ModelManifest, data: EvalSet, runs: int = 300
+) -> dict[str, Any]:
     """The fp32-vs-int8 report for one model on one held-out set."""
     out32 = predict(fp32_path, manifest, data.frames, "infer fp32")
     out8 = predict(int8_path, manifest, data.frames, "infer int8")
@@ -147,12 +183,16 @@ def compare(fp32_path: str | Path, int8_path: str | Path, manifest: ModelManifes
     lat8 = latency_ms(int8_path, manifest, data.frames[0], runs)
     metric = METRIC_NAMES[manifest.decoder.type] if data.has_truth else "agreement_with_fp32"
     report = {
-        "name": manifest.name, "version": manifest.version, "decoder": manifest.decoder.type.value,
-        "metric": metric, "score_threshold": manifest.decoder.score_threshold,
+        "name": manifest.name,
+        "version": manifest.version,
+        "decoder": manifest.decoder.type.value,
+        "metric": metric,
+        "score_threshold": manifest.decoder.score_threshold,
         "data": {"source": data.source, "samples": len(data.frames)},
         "fp32": {"metric": m32["value"], "per_class": m32["per_class"], "bytes": sizes["fp32"], **lat32},
         "int8": {"metric": m8["value"], "per_class": m8["per_class"], "bytes": sizes["int8"], **lat8},
-        "threads": 1, "onnxruntime": ort.__version__,
+        "threads": 1,
+        "onnxruntime": ort.__version__,
     }
     report["goals"] = {
         "metric_drop_le_0.01": bool(m32["value"] - m8["value"] <= 0.01),
@@ -181,13 +221,19 @@ def plot(report: dict[str, Any], path: str | Path) -> None:
     for ax, (title, key) in zip(axes, panels, strict=True):
         if key == "p50_ms":
             for i, prec in enumerate(("fp32", "int8")):
-                ax.bar([i * 3, i * 3 + 1], [report[prec]["p50_ms"], report[prec]["p99_ms"]], color=colours[i],
-                       label=prec)
+                ax.bar(
+                    [i * 3, i * 3 + 1],
+                    [report[prec]["p50_ms"], report[prec]["p99_ms"]],
+                    color=colours[i],
+                    label=prec,
+                )
             ax.set_xticks([0, 1, 3, 4], ["p50", "p99", "p50", "p99"])
             ax.legend()
         else:
             scale = 1024 if key == "bytes" else 1
-            ax.bar(["fp32", "int8"], [report["fp32"][key] / scale, report["int8"][key] / scale], color=colours)
+            ax.bar(
+                ["fp32", "int8"], [report["fp32"][key] / scale, report["int8"][key] / scale], color=colours
+            )
         ax.set_title(title)
     fig.suptitle(f"{report['name']} {report['version']}: fp32 vs int8 (1 thread)")
     fig.tight_layout()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import warnings
 from pathlib import Path
 
 import onnx
@@ -23,8 +24,20 @@ def export_onnx(net: nn.Module, manifest: ModelManifest, path: str | Path) -> Pa
     net = fuse_batchnorm(copy.deepcopy(net).eval())
     dummy = torch.zeros(manifest.input.shape, dtype=torch.float32)
     output_names = [o.name for o in manifest.outputs]
-    torch.onnx.export(net, (dummy,), str(path), dynamo=False, opset_version=OPSET,
-                      input_names=[manifest.input.name], output_names=output_names, do_constant_folding=True)
+    # The TorchScript exporter is deprecated upstream but exact for these plain conv nets, and the
+    # dynamo exporter needs onnxscript; torch is pinned (train extra), so the warning is only noise.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            net,
+            (dummy,),
+            str(path),
+            dynamo=False,
+            opset_version=OPSET,
+            input_names=[manifest.input.name],
+            output_names=output_names,
+            do_constant_folding=True,
+        )
     model = onnx.load(str(path))
     model.producer_name = "edgesight.firmware_models"
     model.doc_string = manifest.description

@@ -14,7 +14,9 @@ from .preprocess import prepare
 GOLDEN_FILE = "golden.npz"
 
 
-def write_golden(model_path: Path, manifest: ModelManifest, frame: np.ndarray, atol: float = 0.05) -> GoldenSpec:
+def write_golden(
+    model_path: Path, manifest: ModelManifest, frame: np.ndarray, atol: float = 0.05
+) -> GoldenSpec:
     """Run ``frame`` through the model once; store ``input_0`` and ``output_0..`` in ``golden.npz``."""
     sess = session(model_path)
     x = prepare(frame, manifest.input)

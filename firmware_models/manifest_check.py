@@ -22,7 +22,8 @@ NP_DTYPES = {"float32": np.float32, "uint8": np.uint8, "int8": np.int8}
 
 def _dims_match(declared: tuple, actual: tuple) -> bool:
     return len(declared) == len(actual) and all(
-        isinstance(d, str) or d == a for d, a in zip(declared, actual, strict=True))
+        isinstance(d, str) or d == a for d, a in zip(declared, actual, strict=True)
+    )
 
 
 def _load_session(model_path: Path) -> tuple[ort.InferenceSession | None, list[str]]:
@@ -35,12 +36,15 @@ def _load_session(model_path: Path) -> tuple[ort.InferenceSession | None, list[s
         sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     except Exception as exc:  # noqa: BLE001
         return None, [f"model {model_path.name}: onnxruntime cannot load it: {exc}"]
-    return sess, ([f"note: {len(stripped)} initializer(s) also listed as graph inputs (stripped before use)"]
-                  if stripped else [])
+    return sess, (
+        [f"note: {len(stripped)} initializer(s) also listed as graph inputs (stripped before use)"]
+        if stripped
+        else []
+    )
 
 
 def check(manifest: ModelManifest, model_path: Path) -> list[str]:
-    """Problems found (empty when the manifest describes the model). Lines starting 'note:' are informational."""
+    """Problems found (none when the manifest describes the model); lines starting 'note:' are only notes."""
     problems: list[str] = []
     if not model_path.exists():
         return [f"file: model file {model_path} does not exist"]
@@ -55,7 +59,9 @@ def check(manifest: ModelManifest, model_path: Path) -> list[str]:
     spec = manifest.input
     inputs = sess.get_inputs()
     if len(inputs) != 1:
-        problems.append(f"input: the model has {len(inputs)} inputs ({[i.name for i in inputs]}); exactly 1 is supported")
+        problems.append(
+            f"input: the model has {len(inputs)} inputs ({[i.name for i in inputs]}); exactly 1 is supported"
+        )
         return problems
     real = inputs[0]
     if real.name != spec.name:
@@ -65,21 +71,29 @@ def check(manifest: ModelManifest, model_path: Path) -> list[str]:
         problems.append(f"input.dtype: manifest says {spec.dtype!r} but the model takes {real_dtype!r}")
     real_shape = tuple(d if isinstance(d, int) else str(d) for d in real.shape)
     if not _dims_match(real_shape, spec.shape):
-        problems.append(f"input.shape: manifest says {list(spec.shape)} ({spec.layout}) but the model's input is "
-                        f"{list(real_shape)}")
+        problems.append(
+            f"input.shape: manifest says {list(spec.shape)} ({spec.layout}) but the model's input is "
+            f"{list(real_shape)}"
+        )
     want_c = 1 if spec.color == "GRAY" else 3
     if spec.channels != want_c:
-        problems.append(f"input.color: {spec.color} needs {want_c} channel(s) but input.shape with layout "
-                        f"{spec.layout} has {spec.channels} at the channel position")
+        problems.append(
+            f"input.color: {spec.color} needs {want_c} channel(s) but input.shape with layout "
+            f"{spec.layout} has {spec.channels} at the channel position"
+        )
     if len(spec.mean) not in (1, spec.channels):
         problems.append(f"input.mean: {len(spec.mean)} values for {spec.channels} channels")
     declared_outputs = [o.name for o in manifest.outputs]
     real_outputs = [o.name for o in sess.get_outputs()]
     for name in declared_outputs:
         if name not in real_outputs:
-            problems.append(f"outputs: manifest names output {name!r} but the model's outputs are {real_outputs}")
+            problems.append(
+                f"outputs: manifest names output {name!r} but the model's outputs are {real_outputs}"
+            )
     if len(declared_outputs) != len(real_outputs):
-        problems.append(f"outputs: manifest lists {len(declared_outputs)} output(s), the model has {len(real_outputs)}")
+        problems.append(
+            f"outputs: manifest lists {len(declared_outputs)} output(s), the model has {len(real_outputs)}"
+        )
     if any(p.startswith(("input.shape", "input.dtype")) for p in problems):
         return problems  # running it with the manifest's input would only repeat the same error
     try:
@@ -89,9 +103,15 @@ def check(manifest: ModelManifest, model_path: Path) -> list[str]:
         problems.append(f"run: the model fails on a zero input of shape {list(spec.shape)}: {exc}")
         return problems
     for out in manifest.outputs:
-        if out.name in values and out.shape is not None and not _dims_match(tuple(out.shape), values[out.name].shape):
-            problems.append(f"outputs[{out.name}].shape: manifest says {list(out.shape)} but the model produces "
-                            f"{list(values[out.name].shape)}")
+        if (
+            out.name in values
+            and out.shape is not None
+            and not _dims_match(tuple(out.shape), values[out.name].shape)
+        ):
+            problems.append(
+                f"outputs[{out.name}].shape: manifest says {list(out.shape)} but the model produces "
+                f"{list(values[out.name].shape)}"
+            )
     ordered = [values[n] for n in declared_outputs if n in values] or list(values.values())
     problems += _check_decoder(manifest, ordered)
     return problems
@@ -104,7 +124,9 @@ def _check_decoder(manifest: ModelManifest, outputs: list[np.ndarray]) -> list[s
     first = outputs[0].shape
     if kind == DecoderType.CLASSIFIER:
         if int(np.prod(first)) != n:
-            return [f"labels: {n} labels but the classifier output {list(first)} has {int(np.prod(first))} scores"]
+            return [
+                f"labels: {n} labels but the classifier output {list(first)} has {int(np.prod(first))} scores"
+            ]
     elif kind == DecoderType.FOMO:
         problems = []
         if len(first) != 4:
@@ -112,20 +134,26 @@ def _check_decoder(manifest: ModelManifest, outputs: list[np.ndarray]) -> list[s
         layout = dec.params.get("layout", "NCHW")
         channels = first[3] if layout == "NHWC" else first[1]
         if channels != n:
-            problems.append(f"labels: {n} labels but the heat map ({layout}) {list(first)} has {channels} classes")
+            problems.append(
+                f"labels: {n} labels but the heat map ({layout}) {list(first)} has {channels} classes"
+            )
         if dec.background_index is None:
             problems.append("decoder.background_index: fomo needs the index of the background class")
         stride = dec.params.get("stride")
         grid = (first[1], first[2]) if layout == "NHWC" else (first[2], first[3])
         if stride and (manifest.input.height // stride, manifest.input.width // stride) != tuple(grid):
-            problems.append(f"decoder.params.stride: {stride} implies a {manifest.input.height // stride}x"
-                            f"{manifest.input.width // stride} grid but the model's is {grid[0]}x{grid[1]}")
+            problems.append(
+                f"decoder.params.stride: {stride} implies a {manifest.input.height // stride}x"
+                f"{manifest.input.width // stride} grid but the model's is {grid[0]}x{grid[1]}"
+            )
         return problems
     elif kind == DecoderType.SSD:
         if len(outputs) != 2:
             return [f"outputs: ssd needs 2 outputs (boxes, scores), the model has {len(outputs)}"]
         names = [o.name.lower() for o in manifest.outputs]
-        boxes, scores = (outputs[0], outputs[1]) if "box" in names[0] or "score" in names[1] else (outputs[1], outputs[0])
+        boxes, scores = (
+            (outputs[0], outputs[1]) if "box" in names[0] or "score" in names[1] else (outputs[1], outputs[0])
+        )
         problems = []
         if boxes.shape[-1] != 4 or boxes.ndim != 3:
             problems.append(f"outputs: ssd boxes must be [1, K, 4], the model's are {list(boxes.shape)}")
@@ -137,14 +165,20 @@ def _check_decoder(manifest: ModelManifest, outputs: list[np.ndarray]) -> list[s
     elif kind == DecoderType.YOLO:
         if len(first) != 3:
             return [f"decoder: yolo needs a 3-D output, the model's is {list(first)}"]
-        version = dec.params.get("version")
+        declared = dec.params.get("version")
+        version = None if declared is None else str(declared).lower().lstrip("v")
         v5_ok, v8_ok = first[2] == 5 + n, first[1] == 4 + n
-        if version == "v5" and not v5_ok:
+        if version not in (None, "5", "8"):
+            return [f"decoder.params.version: {declared!r} is neither 5 nor 8"]
+        if version == "5" and not v5_ok:
             return [f"labels: yolo v5 rows need 5+{n}={5 + n} values, the output is {list(first)}"]
-        if version == "v8" and not v8_ok:
+        if version == "8" and not v8_ok:
             return [f"labels: yolo v8 needs [1, 4+{n}={4 + n}, K], the output is {list(first)}"]
         if version is None and not (v5_ok or v8_ok):
-            return [f"labels: {n} labels fit neither yolo v5 [1, K, {5 + n}] nor v8 [1, {4 + n}, K]; output is {list(first)}"]
+            return [
+                f"labels: {n} labels fit neither yolo v5 [1, K, {5 + n}] nor v8 [1, {4 + n}, K]; "
+                f"output is {list(first)}"
+            ]
     return []
 
 

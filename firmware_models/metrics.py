@@ -20,14 +20,25 @@ def _f1(tp: int, fp: int, fn: int) -> float:
 
 
 def summarise(counts: dict[str, list[int]]) -> dict[str, object]:
-    per_class = {k: {"tp": v[0], "fp": v[1], "fn": v[2], "f1": round(_f1(*v), 4),
-                     "precision": round(v[0] / max(v[0] + v[1], 1), 4), "recall": round(v[0] / max(v[0] + v[2], 1), 4)}
-                 for k, v in counts.items() if sum(v)}
+    per_class = {
+        k: {
+            "tp": v[0],
+            "fp": v[1],
+            "fn": v[2],
+            "f1": round(_f1(*v), 4),
+            "precision": round(v[0] / max(v[0] + v[1], 1), 4),
+            "recall": round(v[0] / max(v[0] + v[2], 1), 4),
+        }
+        for k, v in counts.items()
+        if sum(v)
+    }
     macro = float(np.mean([c["f1"] for c in per_class.values()])) if per_class else 0.0
     return {"value": round(macro, 4), "per_class": per_class}
 
 
-def _match(dets: Sequence[Detection], truths: Sequence[TruthObject], labels: tuple[str, ...], close) -> dict[str, list[int]]:
+def _match(
+    dets: Sequence[Detection], truths: Sequence[TruthObject], labels: tuple[str, ...], close
+) -> dict[str, list[int]]:
     counts = {name: [0, 0, 0] for name in labels}
     must = [t for t in truths if t.label in labels and t.visible >= MIN_VISIBLE]
     optional = [t for t in truths if t.label in labels and t.visible < MIN_VISIBLE]
@@ -35,12 +46,17 @@ def _match(dets: Sequence[Detection], truths: Sequence[TruthObject], labels: tup
     used_opt: set[int] = set()
     for det in sorted(dets, key=lambda d: -d.score):
         name = labels[det.label]
-        hit = next((i for i, t in enumerate(must) if i not in used_must and t.label == name and close(det, t)), None)
+        hit = next(
+            (i for i, t in enumerate(must) if i not in used_must and t.label == name and close(det, t)), None
+        )
         if hit is not None:
             used_must.add(hit)
             counts[name][0] += 1
             continue
-        opt = next((i for i, t in enumerate(optional) if i not in used_opt and t.label == name and close(det, t)), None)
+        opt = next(
+            (i for i, t in enumerate(optional) if i not in used_opt and t.label == name and close(det, t)),
+            None,
+        )
         if opt is not None:
             used_opt.add(opt)
             continue
@@ -58,8 +74,13 @@ def _add(total: dict[str, list[int]], part: dict[str, list[int]]) -> None:
             total[k][i] += v[i]
 
 
-def centroid_f1(dets: Sequence[Sequence[Detection]], truths: Sequence[Sequence[TruthObject]],
-                labels: tuple[str, ...], grid_hw: tuple[int, int], background: int | None = 0) -> dict[str, object]:
+def centroid_f1(
+    dets: Sequence[Sequence[Detection]],
+    truths: Sequence[Sequence[TruthObject]],
+    labels: tuple[str, ...],
+    grid_hw: tuple[int, int],
+    background: int | None = 0,
+) -> dict[str, object]:
     gh, gw = grid_hw
 
     def close(det: Detection, t: TruthObject) -> bool:
@@ -81,8 +102,13 @@ def iou(a: tuple[float, float, float, float], b: tuple[float, float, float, floa
     return inter / union if union > 0 else 0.0
 
 
-def box_f1(dets: Sequence[Sequence[Detection]], truths: Sequence[Sequence[TruthObject]], labels: tuple[str, ...],
-           min_iou: float = 0.5, background: int | None = None) -> dict[str, object]:
+def box_f1(
+    dets: Sequence[Sequence[Detection]],
+    truths: Sequence[Sequence[TruthObject]],
+    labels: tuple[str, ...],
+    min_iou: float = 0.5,
+    background: int | None = None,
+) -> dict[str, object]:
     def close(det: Detection, t: TruthObject) -> bool:
         return det.bbox is not None and iou(det.bbox, t.bbox) >= min_iou
 

@@ -7,7 +7,7 @@ from torch import nn
 
 
 class DesignCNN(nn.Module):
-    """The design's CNN: Conv32 3x3 → MaxPool2 → Conv64 3x3 → MaxPool2 → Conv64 3x3 → Flatten → Dense64 → DenseN.
+    """The design's CNN: Conv32 3x3, MaxPool2, Conv64 3x3, MaxPool2, Conv64 3x3, Flatten, Dense64, DenseN.
 
     Valid (unpadded) 3x3 convolutions as in the classic Keras tutorial network the design quotes;
     a 64x64 input leaves a 12x12x64 map before Flatten. Outputs logits.
@@ -16,21 +16,30 @@ class DesignCNN(nn.Module):
     def __init__(self, num_classes: int, size: int = 64) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(3, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(64, 64, 3), nn.ReLU(),
+            nn.Conv2d(3, 32, 3),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(64, 64, 3),
+            nn.ReLU(),
         )
         side = ((size - 2) // 2 - 2) // 2 - 2
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(64 * side * side, 64), nn.ReLU(),
-                                  nn.Linear(64, num_classes))
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Linear(64 * side * side, 64), nn.ReLU(), nn.Linear(64, num_classes)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
 
 
 def _cbr(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> list[nn.Module]:
-    return [nn.Conv2d(cin, cout, 3, stride, padding=dilation, dilation=dilation, bias=False),
-            nn.BatchNorm2d(cout), nn.ReLU()]
+    return [
+        nn.Conv2d(cin, cout, 3, stride, padding=dilation, dilation=dilation, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(),
+    ]
 
 
 class FomoNet(nn.Module):
@@ -44,10 +53,15 @@ class FomoNet(nn.Module):
         super().__init__()
         w1, w2, w3 = width // 2, width, width * 2
         self.trunk = nn.Sequential(
-            *_cbr(3, w1, 2), *_cbr(w1, w1),
-            *_cbr(w1, w2, 2), *_cbr(w2, w2),
-            *_cbr(w2, w3, 2), *_cbr(w3, w3), *_cbr(w3, w3, dilation=2),
-            nn.Conv2d(w3, w2, 1), nn.ReLU(),
+            *_cbr(3, w1, 2),
+            *_cbr(w1, w1),
+            *_cbr(w1, w2, 2),
+            *_cbr(w2, w2),
+            *_cbr(w2, w3, 2),
+            *_cbr(w3, w3),
+            *_cbr(w3, w3, dilation=2),
+            nn.Conv2d(w3, w2, 1),
+            nn.ReLU(),
             nn.Conv2d(w2, num_classes, 1),
         )
         self.softmax = softmax

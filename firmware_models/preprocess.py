@@ -1,4 +1,4 @@
-"""Frame → model input exactly as a manifest's ``InputSpec`` says (the same code trains, calibrates, evaluates).
+"""Frame → model input as a manifest's ``InputSpec`` says (the same code trains, calibrates, evaluates).
 
 numpy + OpenCV only, so bring-your-own-model quantization does not need torch.
 """
@@ -23,10 +23,11 @@ def resize(image: np.ndarray, spec: InputSpec) -> np.ndarray:
     if spec.resize == "stretch":
         return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
     scale, left, top = letterbox_params(image.shape[:2], (h, w))
-    inner = cv2.resize(image, (round(image.shape[1] * scale), round(image.shape[0] * scale)),
-                       interpolation=cv2.INTER_AREA)
+    inner = cv2.resize(
+        image, (round(image.shape[1] * scale), round(image.shape[0] * scale)), interpolation=cv2.INTER_AREA
+    )
     out = np.full((h, w, 3), 114, np.uint8)
-    out[top:top + inner.shape[0], left:left + inner.shape[1]] = inner
+    out[top : top + inner.shape[0], left : left + inner.shape[1]] = inner
     return out
 
 

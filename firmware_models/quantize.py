@@ -63,9 +63,14 @@ def strip_initializer_inputs(model: onnx.ModelProto) -> list[str]:
     return stripped
 
 
-def quantize_model(fp32_path: str | Path, int8_path: str | Path, manifest: ModelManifest,
-                   frames: list[np.ndarray], progress: bool = True,
-                   calibration_source: str = "rendered") -> dict[str, Any]:
+def quantize_model(
+    fp32_path: str | Path,
+    int8_path: str | Path,
+    manifest: ModelManifest,
+    frames: list[np.ndarray],
+    progress: bool = True,
+    calibration_source: str = "rendered",
+) -> dict[str, Any]:
     """Quantize ``fp32_path`` to ``int8_path``; returns the facts for ``manifest.quantization``."""
     fp32_path, int8_path = Path(fp32_path), Path(int8_path)
     int8_path.parent.mkdir(parents=True, exist_ok=True)
@@ -82,9 +87,14 @@ def quantize_model(fp32_path: str | Path, int8_path: str | Path, manifest: Model
         pre_model = onnx.load(str(pre))
         float_nodes = [n.name for n in pre_model.graph.node if n.op_type in FLOAT_OPS]
         quantize_static(
-            str(pre), str(int8_path), ArrayReader(manifest.input.name, batches, progress),
-            quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
+            str(pre),
+            str(int8_path),
+            ArrayReader(manifest.input.name, batches, progress),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            calibrate_method=CalibrationMethod.MinMax,
             nodes_to_exclude=float_nodes,
         )
     int8 = onnx.load(str(int8_path))

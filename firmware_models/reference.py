@@ -37,8 +37,15 @@ class ReferenceModel:
     def smoke(self) -> ReferenceModel:
         """Tiny data and one epoch: proves every step runs, not that the model is good."""
         small = 8 if self.kind == "classifier" else 24
-        return replace(self, train_count=small, val_count=small, test_count=small, epochs=1, batch_size=8,
-                       calibration_count=8)
+        return replace(
+            self,
+            train_count=small,
+            val_count=small,
+            test_count=small,
+            epochs=1,
+            batch_size=8,
+            calibration_count=8,
+        )
 
 
 CROP_CLASSIFIER = ReferenceModel(
@@ -46,10 +53,14 @@ CROP_CLASSIFIER = ReferenceModel(
     version="1.0.0",
     kind="classifier",
     description="The design CNN (Conv32-Pool-Conv64-Pool-Conv64-Dense64-DenseN) classifying 64x64 crops "
-                "of rendered street/indoor scenes as background, person, car or bicycle.",
+    "of rendered street/indoor scenes as background, person, car or bicycle.",
     labels=("background", "person", "car", "bicycle"),
     input=InputSpec(name="input", shape=(1, 3, 64, 64)),
-    train_count=2500, val_count=300, test_count=500, epochs=12, lr=1e-3,
+    train_count=2500,
+    val_count=300,
+    test_count=500,
+    epochs=12,
+    lr=1e-3,
 )
 
 FOMO_STREET = ReferenceModel(
@@ -57,10 +68,14 @@ FOMO_STREET = ReferenceModel(
     version="1.0.0",
     kind="fomo",
     description="FOMO-style centroid detector: 160x96 RGB frame → 20x12 grid of per-cell class "
-                "probabilities (person, car, bicycle, truck) for street and indoor cameras.",
+    "probabilities (person, car, bicycle, truck) for street and indoor cameras.",
     labels=("background", "person", "car", "bicycle", "truck"),
     input=InputSpec(name="input", shape=(1, 3, 96, 160)),
-    train_count=6000, val_count=400, test_count=1000, epochs=16, lr=3e-3,
+    train_count=6000,
+    val_count=400,
+    test_count=1000,
+    epochs=16,
+    lr=3e-3,
 )
 
 REFERENCE_MODELS: dict[str, ReferenceModel] = {m.name: m for m in (CROP_CLASSIFIER, FOMO_STREET)}

@@ -27,7 +27,9 @@ def build_net(ref: ReferenceModel) -> nn.Module:
     return FomoNet(len(ref.labels), softmax=False)
 
 
-def _augment(x: np.ndarray, y: np.ndarray | None, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
+def _augment(
+    x: np.ndarray, y: np.ndarray | None, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Horizontal flips and brightness/contrast jitter (the renderer already varies everything else)."""
     flip = rng.random(len(x)) < 0.5
     x = x.copy()
@@ -61,7 +63,7 @@ def train(ref: ReferenceModel, images: np.ndarray, targets: np.ndarray, progress
         order = rng.permutation(len(images))
         total, seen = 0.0, 0
         for start in range(0, len(order), ref.batch_size):
-            idx = order[start:start + ref.batch_size]
+            idx = order[start : start + ref.batch_size]
             x, y = _augment(images[idx], targets[idx], rng)
             xb = torch.from_numpy(to_tensor(x, ref.input))
             yb = torch.from_numpy(np.ascontiguousarray(y))

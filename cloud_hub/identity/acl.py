@@ -72,7 +72,8 @@ def device_acls(topics: Topics, device_id: str) -> list[AclRule]:
 def _read_edge_to_hub(topics: Topics) -> list[AclRule]:
     rules: list[AclRule] = []
     for kind in EDGE_TO_HUB:
-        topic = kind_filter(topics, "+", kind)
+        # Exactly the fleet-wide filter the hub subscribes with (``…/snapshots/#`` for argument kinds).
+        topic = topics.all_devices(kind)
         rules += [
             AclRule(SUBSCRIBE_PATTERN, topic),
             # N ingest workers split one stream through a shared subscription; any group name.

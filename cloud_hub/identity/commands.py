@@ -10,22 +10,20 @@ import contextlib
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from cloud_hub import db as hub_db
 from shared.topics import Topics
 
 from .bootstrap import ServiceCredentials, write_dynsec_config, write_env_file
 from .certs import init_certs, issue_client_cert, load_or_create_ca
-from .dynsec import DynsecAdmin, DynsecError
+from .dynsec import DynsecError
 from .endpoint import BrokerEndpoint
 from .registry import DeviceRegistry, ProvisioningError
-from .snippet import DeviceLink
-
-DEFAULT_DEVICE_CA = "/etc/edgesight/ca.crt"
+from .wiring import DEFAULT_DEVICE_CA, UNMANAGED_WARNING, broker_managed, device_link, open_registry
 
 
 # ------------------------------------------------------------------------------------------------ certs
@@ -113,52 +111,16 @@ def devices_group() -> None:
     pass
 
 
-def _without_userinfo(url: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
-
-
-def _link() -> DeviceLink:
-    """What a device dials: DEVICE_MQTT_URL, else the hub's own broker URL minus its credentials."""
-    s = current_app.config["HUB_SETTINGS"]
-    return DeviceLink(
-        url=s.device_mqtt_url or _without_userinfo(s.mqtt_url),
-        prefix=s.mqtt_prefix,
-        ca_file=s.device_ca_file or DEFAULT_DEVICE_CA,
-    )
-
-
 @contextlib.contextmanager
-def open_registry() -> Iterator[DeviceRegistry]:
-    """The registry bound to the app's database and, when configured, the broker's dynsec admin."""
-    s = current_app.config["HUB_SETTINGS"]
-    engine = current_app.extensions["edgesight.engine"]
-    topics = Topics(s.mqtt_prefix)
-    if not s.mqtt_admin_url:
-        click.echo(
-            "warning: EDGESIGHT_MQTT_ADMIN_URL is not set: the broker is not updated "
-            "(fine for the embedded demo broker, which trusts its LAN)",
-            err=True,
-        )
-        yield DeviceRegistry(engine, None, topics, _link())
-        return
-    endpoint = BrokerEndpoint.from_url(s.mqtt_admin_url, ca_file=s.mqtt_ca_file)
-    username, password = admin_login(s.mqtt_admin_url)
-    with DynsecAdmin(endpoint, username, password) as admin:
-        yield DeviceRegistry(engine, admin, topics, _link())
-
-
-def admin_login(url: str) -> tuple[str, str]:
-    parts = urlsplit(url)
-    if not parts.username or parts.password is None:
-        raise click.ClickException("EDGESIGHT_MQTT_ADMIN_URL must carry user:password (see broker-auth init)")
-    return unquote(parts.username), unquote(parts.password)
-
-
-def _run(action):
+def _registry() -> Iterator[DeviceRegistry]:
+    settings = current_app.config["HUB_SETTINGS"]
+    hub_db.upgrade(settings.database_url or "")  # idempotent, like `serve` and `ingest`
+    if not broker_managed(settings):
+        click.echo(f"warning: {UNMANAGED_WARNING}", err=True)
     try:
-        return action()
-    except (ProvisioningError, DynsecError, ValueError) as exc:
+        with open_registry(settings, current_app.extensions["edgesight.engine"]) as registry:
+            yield registry
+    except (ProvisioningError, DynsecError, ValueError) as exc:  # from the login or the action itself
         raise click.ClickException(str(exc)) from None
 
 
@@ -168,8 +130,8 @@ def _run(action):
 @click.option("--tag", "tags", multiple=True, help="free-form label (repeatable)")
 @with_appcontext
 def devices_add(name: str, group: str | None, tags: tuple[str, ...]) -> None:
-    with open_registry() as registry:
-        issued = _run(lambda: registry.add(name, group, tags))
+    with _registry() as registry:
+        issued = registry.add(name, group, tags)
     click.echo(f"device {issued.device_id} created; its secret is shown once, below.", err=True)
     sys.stdout.write(issued.snippet)
 
@@ -178,8 +140,8 @@ def devices_add(name: str, group: str | None, tags: tuple[str, ...]) -> None:
 @click.argument("name")
 @with_appcontext
 def devices_rotate(name: str) -> None:
-    with open_registry() as registry:
-        issued = _run(lambda: registry.rotate(name))
+    with _registry() as registry:
+        issued = registry.rotate(name)
     click.echo(f"device {issued.device_id}: new secret, shown once, below.", err=True)
     sys.stdout.write(issued.snippet)
 
@@ -188,8 +150,8 @@ def devices_rotate(name: str) -> None:
 @click.argument("name")
 @with_appcontext
 def devices_revoke(name: str) -> None:
-    with open_registry() as registry:
-        _run(lambda: registry.revoke(name))
+    with _registry() as registry:
+        registry.revoke(name)
     click.echo(f"device {name} revoked")
 
 
@@ -197,8 +159,9 @@ def devices_revoke(name: str) -> None:
 @with_appcontext
 def devices_list() -> None:
     s = current_app.config["HUB_SETTINGS"]
+    hub_db.upgrade(s.database_url or "")
     registry = DeviceRegistry(
-        current_app.extensions["edgesight.engine"], None, Topics(s.mqtt_prefix), _link()
+        current_app.extensions["edgesight.engine"], None, Topics(s.mqtt_prefix), device_link(s)
     )
     for cred in registry.list():
         state = "revoked" if cred.revoked_at else "active"

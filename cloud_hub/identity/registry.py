@@ -67,6 +67,7 @@ class DeviceRegistry:
                 raise ProvisioningError(f"device {device_id!r} already has credentials (use rotate)")
             if session.get(Device, device_id) is None:
                 session.add(Device(id=device_id, first_seen=now, last_seen=now, state="unknown"))
+                session.flush()  # the device row first: the credential's foreign key points at it
             if cred is None:
                 cred = DeviceCredential(device_id=device_id, created_at=now)
                 session.add(cred)

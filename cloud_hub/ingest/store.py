@@ -32,6 +32,11 @@ DEAD_LETTERS: Table = DeadLetter.__table__  # type: ignore[assignment]
 LAST_SEEN_RESOLUTION_S = 1.0
 
 
+def storable_text(text: str) -> str:
+    """PostgreSQL text cannot hold NUL; a dead letter must be storable whatever its topic was."""
+    return text.replace("\x00", "\\x00")
+
+
 class TransientDatabaseError(RuntimeError):
     """The database is unreachable or busy: retry the same batch later, ack nothing."""
 
@@ -146,8 +151,8 @@ class BatchWriter:
         telemetry = [r.row for r in records if r.kind == "telemetry"]
         snapshots = [r for r in records if r.kind == "snapshot"]
         dead_letters = [
-            {"topic": r.incoming.topic, "payload": r.incoming.payload, "reason": r.reason,
-             "received_at": r.incoming.received_at or now}
+            {"topic": storable_text(r.incoming.topic), "payload": r.incoming.payload,
+             "reason": storable_text(r.reason or "unknown"), "received_at": r.incoming.received_at or now}
             for r in records if r.kind == "dead"
         ]
         snapshot_rows = []

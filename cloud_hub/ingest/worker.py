@@ -77,6 +77,7 @@ class IngestWorker:
         max_delay_s: float = 0.05,
         idle_flush_s: float = 0.005,
         persistent_session: bool = True,
+        ca_file: str | None = None,
     ):
         self.topics = Topics(prefix)
         self.address = parse_mqtt_url(mqtt_url)
@@ -102,7 +103,7 @@ class IngestWorker:
         if self.address.username:
             self.client.username_pw_set(self.address.username, self.address.password)
         if self.address.tls:
-            self.client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
+            self.client.tls_set(ca_certs=ca_file, cert_reqs=ssl.CERT_REQUIRED)  # None: system CAs
         self.client.reconnect_delay_set(min_delay=1, max_delay=10)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect

@@ -7,13 +7,14 @@ import io
 import json
 import time
 
-from flask import Blueprint, Response, abort, jsonify, request, send_file, stream_with_context
-from sqlalchemy import select
+from flask import Blueprint, Response, abort, g, jsonify, request, send_file, stream_with_context
+from sqlalchemy import delete, select
 
-from cloud_hub import queries
-from cloud_hub.models import Device, Snapshot
+from cloud_hub import auth, queries
+from cloud_hub.models import ApiToken, Device, Event, Snapshot, Telemetry, User
 from cloud_hub.queries import EventFilter, QueryError
 from cloud_hub.web import database
+from cloud_hub.web.auth import require_role
 from shared.topics import DEVICE_ID_RE
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -149,3 +150,77 @@ def stream():
 
     return Response(stream_with_context(generate()), mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+# -- accounts ---------------------------------------------------------------------------------------
+def _user_dict(user: User) -> dict:
+    return {"id": user.id, "username": user.username, "role": user.role, "created_at": user.created_at,
+            "disabled": user.disabled}
+
+
+def _token_dict(token: ApiToken) -> dict:
+    return {"id": token.id, "name": token.name, "created_at": token.created_at,
+            "last_used_at": token.last_used_at, "revoked_at": token.revoked_at}
+
+
+@bp.errorhandler(auth.AuthError)
+def refused(exc: auth.AuthError):
+    return jsonify(error=str(exc)), 400
+
+
+@bp.get("/me")
+def me():
+    return jsonify(_user_dict(g.user) | {"auth": g.auth})
+
+
+@bp.get("/tokens")
+def list_tokens():
+    return jsonify(items=[_token_dict(t) for t in auth.tokens_of(database.session(), g.user)])
+
+
+@bp.post("/tokens")
+def create_token():
+    body = request.get_json(silent=True) or {}
+    token = auth.create_token(database.session(), g.user, str(body.get("name", "")))
+    return jsonify(id=token.id, name=token.name, token=token.secret), 201
+
+
+@bp.delete("/tokens/<int:token_id>")
+def revoke_token(token_id: int):
+    try:
+        token = auth.revoke_token(database.session(), token_id, g.user)
+    except auth.AuthError:
+        abort(404)
+    return jsonify(_token_dict(token))
+
+
+@bp.get("/users")
+@require_role("admin")
+def list_users():
+    users = database.session().scalars(select(User).order_by(User.username))
+    return jsonify(items=[_user_dict(u) for u in users])
+
+
+@bp.post("/users")
+@require_role("admin")
+def create_user():
+    body = request.get_json(silent=True) or {}
+    user = auth.create_user(database.session(), str(body.get("username", "")), str(body.get("password", "")),
+                            str(body.get("role", "viewer")))
+    return jsonify(_user_dict(user)), 201
+
+
+@bp.delete("/devices/<device_id>")
+@require_role("admin")
+def delete_device(device_id: str):
+    """Forget a device and everything it sent (its snapshots' files go with retention's orphan sweep)."""
+    db = database.session()
+    device = db.get(Device, device_id)
+    if device is None:
+        abort(404)
+    db.execute(delete(Event).where(Event.device_id == device_id))
+    db.execute(delete(Snapshot).where(Snapshot.device_id == device_id))
+    db.execute(delete(Telemetry).where(Telemetry.device_id == device_id))
+    db.delete(device)
+    db.commit()
+    return "", 204

@@ -1,16 +1,37 @@
-"""Server-rendered dashboard pages. Data comes from cloud_hub.queries; live updates from /api/v1/stream."""
+"""Server-rendered dashboard pages. Data comes from cloud_hub.queries; live updates from /api/v1/stream;
+charts are drawn in the browser by static/app.js from the JSON API."""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+import time
+from datetime import UTC, datetime
+
+from flask import Blueprint, abort, render_template, request
 
 from cloud_hub import queries
-from cloud_hub.queries import EventFilter
+from cloud_hub.models import Device
+from cloud_hub.queries import EventFilter, QueryError
 from cloud_hub.web import database
 
 bp = Blueprint("dashboard", __name__)
 
 LATEST_EVENTS = 30
+BUCKETS = {"15 min": 900, "1 hour": 3600, "1 day": 86400}
+WINDOWS = {"6 hours": 6 * 3600, "24 hours": 86400, "48 hours": 2 * 86400, "7 days": 7 * 86400,
+           "30 days": 30 * 86400}
+
+
+@bp.app_template_filter("timestamp")
+def timestamp_filter(ts: float | None) -> str:
+    """UTC on the server; app.js rewrites it in the viewer's local time."""
+    if ts is None:
+        return "—"
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@bp.errorhandler(QueryError)
+def bad_query(exc: QueryError):
+    return render_template("error.html", message=str(exc)), 400
 
 
 @bp.get("/")
@@ -20,11 +41,44 @@ def fleet():
     return render_template("fleet.html", devices=queries.devices(db), events=events)
 
 
-@bp.app_template_filter("timestamp")
-def timestamp_filter(ts: float | None) -> str:
-    """UTC on the server; app.js rewrites it in the viewer's local time."""
-    from datetime import UTC, datetime
+@bp.get("/events")
+def events():
+    db = database.session()
+    flt = EventFilter.from_args(request.args)
+    limit = queries.parse_int(request.args.get("limit"), "limit", queries.DEFAULT_PAGE, 1, queries.MAX_PAGE)
+    items, next_cursor = queries.events_page(db, flt, limit, request.args.get("cursor"))
+    args = {k: v for k, v in request.args.items() if v and k != "cursor"}
+    return render_template("events.html", events=items, next_cursor=next_cursor, args=args,
+                           devices=[d["id"] for d in queries.devices(db)], filters=flt)
 
-    if ts is None:
-        return "—"
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+@bp.get("/devices/<device_id>")
+def device(device_id: str):
+    db = database.session()
+    row = db.get(Device, device_id)
+    if row is None:
+        abort(404)
+    items, _ = queries.events_page(db, EventFilter(device=device_id), LATEST_EVENTS)
+    return render_template("device.html", d=queries.device_dict(row), events=items,
+                           since=time.time() - 86400)
+
+
+@bp.get("/counts")
+def counts():
+    db = database.session()
+    group = request.args.get("group", "line")
+    bucket = queries.parse_int(request.args.get("bucket"), "bucket", 3600, 60, 31 * 86400)
+    window = queries.parse_int(request.args.get("window"), "window", 86400, 60, 366 * 86400)
+    flt = EventFilter.from_args(request.args)
+    if flt.since is None:
+        flt = EventFilter(**(flt.as_args() | {"since": time.time() - window}))
+    items = queries.counts(db, flt, group, bucket)
+    keys = sorted({(i["key"], i.get("direction")) for i in items}, key=lambda k: (str(k[0]), str(k[1])))
+    table: dict[float, dict] = {}
+    for item in items:
+        table.setdefault(item["bucket"], {})[(item["key"], item.get("direction"))] = item["count"]
+    totals = {k: sum(row.get(k, 0) for row in table.values()) for k in keys}
+    return render_template("counts.html", group=group, bucket=bucket, window=window, keys=keys,
+                           table=sorted(table.items(), reverse=True), totals=totals, buckets=BUCKETS,
+                           windows=WINDOWS, groups=queries.COUNT_GROUPS, filters=flt,
+                           bucket_name={v: k for k, v in BUCKETS.items()}.get(bucket, f"{bucket} s"))

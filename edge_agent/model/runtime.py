@@ -137,7 +137,7 @@ class ModelRuntime:
         return self.session.run(self.output_names, {self.input_name: tensor})
 
     def detect(self, image: np.ndarray, region: tuple[int, int, int, int] | None = None) -> list[Detection]:
-        """Detections with boxes normalised to ``image`` (0..1); ``region`` = x1, y1, x2, y2 pixels to crop."""
+        """Boxes normalised to the whole ``image`` (0..1); ``region`` (x1, y1, x2, y2 px) is cropped first."""
         fh, fw = image.shape[:2]
         ox, oy = 0, 0
         if region is not None:

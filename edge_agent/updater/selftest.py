@@ -27,11 +27,18 @@ def _run(runtime: ModelRuntime, tensor: np.ndarray) -> list[np.ndarray]:
 
 
 def self_test(model_dir: Path, runtime_config: RuntimeConfig | None = None) -> ModelRuntime:
-    """Return the loaded runtime when every golden output matches within the manifest's atol."""
+    """Return the loaded runtime when a frame goes through the manifest's preprocessing and decoder and
+    every golden output matches within the manifest's atol."""
+    config = (runtime_config or RuntimeConfig()).model_copy(update={"warmup_runs": 1})
     try:
-        runtime = ModelRuntime(model_dir, runtime_config or RuntimeConfig(warmup_runs=0))
+        runtime = ModelRuntime(model_dir, config)  # the warm-up is one blank frame through the real path
     except ModelLoadError as exc:
         raise SelfTestError(f"self-test: {exc}") from None
+    except Exception as exc:  # onnxruntime or decoder errors on a real frame
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SelfTestError(
+            f"self-test: a frame through the manifest's preprocessing fails: {reason}"
+        ) from None
     golden = runtime.manifest.golden
     if golden is None:
         raise SelfTestError("self-test: manifest has no golden inputs")

@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         args.store,
         args.public_key,
         args.baseline,
-        read_frames(args.video),
+        read_frames(args.video) if args.video else synthetic_frames(),
         args.fps,
         HealthConfig(min_inferences=args.min_inferences),
         window=args.window,

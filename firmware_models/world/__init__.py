@@ -8,5 +8,16 @@ from .samples import crop_samples, still_samples
 from .types import LABELS, Frame, TruthEvent, TruthObject
 from .video import SCENES, SyntheticVideo, write_video
 
-__all__ = ["LABELS", "SCENES", "Frame", "SyntheticVideo", "TruthEvent", "TruthObject", "crop_samples",
-           "segments_cross", "side", "still_samples", "write_video"]
+__all__ = [
+    "LABELS",
+    "SCENES",
+    "Frame",
+    "SyntheticVideo",
+    "TruthEvent",
+    "TruthObject",
+    "crop_samples",
+    "segments_cross",
+    "side",
+    "still_samples",
+    "write_video",
+]

@@ -20,8 +20,18 @@ Paint = Callable[[str], Colour]
 
 SKIN = [(60, 90, 150), (80, 120, 190), (110, 160, 220), (140, 180, 230), (40, 60, 100)]
 HAIR = [(20, 20, 20), (30, 50, 80), (60, 100, 150), (150, 150, 150), (10, 30, 60)]
-CAR_BODY = [(240, 240, 240), (30, 30, 30), (190, 190, 190), (40, 40, 200), (160, 80, 30), (40, 120, 40),
-            (30, 160, 220), (120, 120, 120), (90, 30, 30), (200, 200, 220)]
+CAR_BODY = [
+    (240, 240, 240),
+    (30, 30, 30),
+    (190, 190, 190),
+    (40, 40, 200),
+    (160, 80, 30),
+    (40, 120, 40),
+    (30, 160, 220),
+    (120, 120, 120),
+    (90, 30, 30),
+    (200, 200, 220),
+]
 
 # Size of each class in units of the layout's perspective scale (frame-height fractions at scale 1).
 SIZES = {"person": (0.15, 0.44), "car": (0.95, 0.36), "truck": (1.3, 0.58), "bicycle": (0.46, 0.44)}
@@ -72,8 +82,13 @@ def random_colours(rng: np.random.Generator, label: str) -> dict[str, tuple[int,
         hsv = np.uint8([[[rng.integers(0, 180), rng.integers(40, 255), rng.integers(40, 240)]]])
         return tuple(int(c) for c in cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0])  # type: ignore[return-value]
 
-    person = {"skin": pick(SKIN, 10), "hair": pick(HAIR, 10), "shirt": any_colour(), "trousers": any_colour(),
-              "shoes": pick([(20, 20, 20), (60, 60, 60), (200, 200, 200)], 10)}
+    person = {
+        "skin": pick(SKIN, 10),
+        "hair": pick(HAIR, 10),
+        "shirt": any_colour(),
+        "trousers": any_colour(),
+        "shoes": pick([(20, 20, 20), (60, 60, 60), (200, 200, 200)], 10),
+    }
     if rng.random() < 0.5:  # dark trousers are common
         person["trousers"] = pick([(40, 30, 20), (70, 50, 30), (30, 30, 30)], 10)
     if label == "person":
@@ -81,9 +96,15 @@ def random_colours(rng: np.random.Generator, label: str) -> dict[str, tuple[int,
     if label == "bicycle":
         return {**person, "frame": any_colour(), "tyre": (25, 25, 25)}
     body = pick(CAR_BODY, 18) if rng.random() < 0.8 else any_colour()
-    return {"body": body, "cargo": pick([(230, 230, 230), (200, 200, 200), *CAR_BODY], 10) if label == "truck" else body,
-            "window": pick([(90, 70, 50), (120, 100, 80), (60, 50, 40)], 10), "tyre": (25, 25, 25),
-            "hub": (150, 150, 150), "light": (180, 230, 250), "rear": (40, 40, 200)}
+    return {
+        "body": body,
+        "cargo": pick([(230, 230, 230), (200, 200, 200), *CAR_BODY], 10) if label == "truck" else body,
+        "window": pick([(90, 70, 50), (120, 100, 80), (60, 50, 40)], 10),
+        "tyre": (25, 25, 25),
+        "hub": (150, 150, 150),
+        "light": (180, 230, 250),
+        "rear": (40, 40, 200),
+    }
 
 
 def extent(label: str, size: float, scale_px: float) -> tuple[float, float]:
@@ -97,8 +118,9 @@ def lit_paint(colours: dict[str, tuple[int, int, int]], lighting: Lighting) -> P
     return lambda part: cache[part]
 
 
-def draw_actor(img: np.ndarray, actor: Actor, fx: float, fy: float, w: float, h: float, t: float,
-               paint: Paint) -> None:
+def draw_actor(
+    img: np.ndarray, actor: Actor, fx: float, fy: float, w: float, h: float, t: float, paint: Paint
+) -> None:
     """Draw ``actor`` standing at pixel foot point (fx, fy) with pixel extent (w, h)."""
     if actor.label == "person":
         _person(img, fx, fy, w, h, actor.phase(t), paint)
@@ -124,19 +146,29 @@ def _person(img: np.ndarray, fx: float, fy: float, w: float, h: float, phase: fl
     leg = _th(0.28 * w)
     cv2.line(img, _p(*hip), _p(fx + swing * 0.5, fy - 0.02 * h), paint("trousers"), leg)
     cv2.line(img, _p(*hip), _p(fx - swing * 0.5, fy - 0.02 * h), paint("trousers"), leg)
-    cv2.line(img, _p(fx + swing * 0.5 - 0.05 * w, fy - 0.02 * h), _p(fx + swing * 0.5 + 0.2 * w, fy - 0.02 * h),
-             paint("shoes"), _th(0.06 * h))
+    cv2.line(
+        img,
+        _p(fx + swing * 0.5 - 0.05 * w, fy - 0.02 * h),
+        _p(fx + swing * 0.5 + 0.2 * w, fy - 0.02 * h),
+        paint("shoes"),
+        _th(0.06 * h),
+    )
     cv2.rectangle(img, _p(fx - 0.38 * w, top + 2 * r), _p(fx + 0.38 * w, hip[1]), paint("shirt"), -1)
     shoulder = top + 2.3 * r
     arm = _th(0.16 * w)
-    cv2.line(img, _p(fx - 0.38 * w, shoulder), _p(fx - 0.4 * w - swing * 0.3, top + 0.56 * h), paint("shirt"), arm)
-    cv2.line(img, _p(fx + 0.38 * w, shoulder), _p(fx + 0.4 * w + swing * 0.3, top + 0.56 * h), paint("shirt"), arm)
+    cv2.line(
+        img, _p(fx - 0.38 * w, shoulder), _p(fx - 0.4 * w - swing * 0.3, top + 0.56 * h), paint("shirt"), arm
+    )
+    cv2.line(
+        img, _p(fx + 0.38 * w, shoulder), _p(fx + 0.4 * w + swing * 0.3, top + 0.56 * h), paint("shirt"), arm
+    )
     cv2.circle(img, _p(fx, top + r), _th(r), paint("skin"), -1)
     cv2.ellipse(img, _p(fx, top + 0.7 * r), (_th(r), _th(0.6 * r)), 0, 180, 360, paint("hair"), -1)
 
 
-def _vehicle(img: np.ndarray, fx: float, fy: float, w: float, h: float, facing: int, truck: bool,
-             paint: Paint) -> None:
+def _vehicle(
+    img: np.ndarray, fx: float, fy: float, w: float, h: float, facing: int, truck: bool, paint: Paint
+) -> None:
     x0 = fx - w / 2
 
     def x(f: float) -> float:  # f measured from the vehicle's rear
@@ -145,21 +177,45 @@ def _vehicle(img: np.ndarray, fx: float, fy: float, w: float, h: float, facing: 
     rw = 0.2 * h if not truck else 0.15 * h
     if truck:
         cv2.rectangle(img, _p(x(0.0), fy - h), _p(x(0.7), fy - 1.4 * rw), paint("cargo"), -1)
-        cab = np.array([_p(x(0.72), fy - 0.8 * h), _p(x(0.92), fy - 0.8 * h), _p(x(1.0), fy - 0.45 * h),
-                        _p(x(1.0), fy - 1.4 * rw), _p(x(0.72), fy - 1.4 * rw)], np.int32)
+        cab = np.array(
+            [
+                _p(x(0.72), fy - 0.8 * h),
+                _p(x(0.92), fy - 0.8 * h),
+                _p(x(1.0), fy - 0.45 * h),
+                _p(x(1.0), fy - 1.4 * rw),
+                _p(x(0.72), fy - 1.4 * rw),
+            ],
+            np.int32,
+        )
         cv2.fillPoly(img, [cab], paint("body"))
-        win = np.array([_p(x(0.8), fy - 0.75 * h), _p(x(0.9), fy - 0.75 * h), _p(x(0.96), fy - 0.5 * h),
-                        _p(x(0.8), fy - 0.5 * h)], np.int32)
+        win = np.array(
+            [
+                _p(x(0.8), fy - 0.75 * h),
+                _p(x(0.9), fy - 0.75 * h),
+                _p(x(0.96), fy - 0.5 * h),
+                _p(x(0.8), fy - 0.5 * h),
+            ],
+            np.int32,
+        )
         cv2.fillPoly(img, [win], paint("window"))
         wheels = (0.14, 0.3, 0.84)
     else:
         cv2.rectangle(img, _p(x(0.0), fy - 0.62 * h), _p(x(1.0), fy - 1.3 * rw), paint("body"), -1)
-        cabin = np.array([_p(x(0.18), fy - 0.6 * h), _p(x(0.3), fy - h), _p(x(0.68), fy - h),
-                          _p(x(0.84), fy - 0.6 * h)], np.int32)
+        cabin = np.array(
+            [_p(x(0.18), fy - 0.6 * h), _p(x(0.3), fy - h), _p(x(0.68), fy - h), _p(x(0.84), fy - 0.6 * h)],
+            np.int32,
+        )
         cv2.fillPoly(img, [cabin], paint("body"))
         for a, b, c, d in ((0.23, 0.33, 0.47, 0.47), (0.51, 0.51, 0.66, 0.78)):
-            win = np.array([_p(x(a), fy - 0.62 * h), _p(x(b), fy - 0.92 * h), _p(x(c), fy - 0.92 * h),
-                            _p(x(d), fy - 0.62 * h)], np.int32)
+            win = np.array(
+                [
+                    _p(x(a), fy - 0.62 * h),
+                    _p(x(b), fy - 0.92 * h),
+                    _p(x(c), fy - 0.92 * h),
+                    _p(x(d), fy - 0.62 * h),
+                ],
+                np.int32,
+            )
             cv2.fillPoly(img, [win], paint("window"))
         wheels = (0.2, 0.8)
     for f in wheels:
@@ -170,8 +226,9 @@ def _vehicle(img: np.ndarray, fx: float, fy: float, w: float, h: float, facing: 
     cv2.rectangle(img, _p(x(0.0), fy - 0.55 * h), _p(x(0.02), fy - 0.55 * h + lamp_h), paint("rear"), -1)
 
 
-def _bicycle(img: np.ndarray, fx: float, fy: float, w: float, h: float, facing: int, phase: float,
-             paint: Paint) -> None:
+def _bicycle(
+    img: np.ndarray, fx: float, fy: float, w: float, h: float, facing: int, phase: float, paint: Paint
+) -> None:
     x0 = fx - w / 2
 
     def x(f: float) -> float:
@@ -195,5 +252,10 @@ def _bicycle(img: np.ndarray, fx: float, fy: float, w: float, h: float, facing: 
     cv2.line(img, _p(*hip), _p(*pedal), paint("trousers"), _th(0.07 * w))
     cv2.line(img, _p(*hip), _p(*shoulder), paint("shirt"), _th(0.13 * w))
     cv2.line(img, _p(*shoulder), _p(*bar), paint("shirt"), _th(0.05 * w))
-    cv2.circle(img, _p(shoulder[0] + (0.04 if facing > 0 else -0.04) * w, fy - 0.93 * h), _th(0.07 * h),
-               paint("skin"), -1)
+    cv2.circle(
+        img,
+        _p(shoulder[0] + (0.04 if facing > 0 else -0.04) * w, fy - 0.93 * h),
+        _th(0.07 * h),
+        paint("skin"),
+        -1,
+    )

@@ -8,13 +8,23 @@ import numpy as np
 from .layout import Layout
 from .lighting import Lighting
 
-BUILDING_COLOURS = [(120, 130, 150), (90, 100, 140), (160, 160, 150), (70, 80, 110), (140, 150, 170),
-                    (100, 120, 120), (60, 70, 90), (170, 180, 190)]
+BUILDING_COLOURS = [
+    (120, 130, 150),
+    (90, 100, 140),
+    (160, 160, 150),
+    (70, 80, 110),
+    (140, 150, 170),
+    (100, 120, 120),
+    (60, 70, 90),
+    (170, 180, 190),
+]
 WALL_COLOURS = [(200, 205, 210), (170, 190, 200), (150, 170, 180), (210, 200, 180), (180, 180, 160)]
 FLOOR_COLOURS = [(90, 110, 130), (120, 120, 120), (70, 90, 120), (150, 150, 140), (60, 70, 80)]
 
 
-def _jitter(rng: np.random.Generator, bgr: tuple[int, int, int], amount: float = 18.0) -> tuple[int, int, int]:
+def _jitter(
+    rng: np.random.Generator, bgr: tuple[int, int, int], amount: float = 18.0
+) -> tuple[int, int, int]:
     return tuple(int(np.clip(c + rng.normal(0, amount), 0, 255)) for c in bgr)  # type: ignore[return-value]
 
 
@@ -25,8 +35,9 @@ def _texture(rng: np.random.Generator, h: int, w: int, amplitude: float) -> np.n
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC) + fine
 
 
-def render_background(layout: Layout, lighting: Lighting, rng: np.random.Generator, width: int,
-                      height: int) -> np.ndarray:
+def render_background(
+    layout: Layout, lighting: Lighting, rng: np.random.Generator, width: int, height: int
+) -> np.ndarray:
     if layout.scene == "indoor":
         img = _indoor(layout, rng, width, height)
     else:
@@ -71,8 +82,13 @@ def _street(layout: Layout, rng: np.random.Generator, w: int, h: int) -> np.ndar
     for i in range(-10, 30):
         xb = int(i * w / 16)
         cv2.line(img, (int(vx + (xb - vx) * 0.35), hy), (xb, road_top), _jitter(rng, pave, 4), 1)
-        cv2.line(img, (int(vx + (xb - vx) * 1.8), road_bottom), (int(vx + (xb - vx) * 2.6), h),
-                 _jitter(rng, pave, 4), 1)
+        cv2.line(
+            img,
+            (int(vx + (xb - vx) * 1.8), road_bottom),
+            (int(vx + (xb - vx) * 2.6), h),
+            _jitter(rng, pave, 4),
+            1,
+        )
     mid = (road_top + road_bottom) // 2
     dash = max(8, w // 16)
     for xd in range(int(rng.integers(0, dash)), w, dash * 2):
@@ -85,8 +101,16 @@ def _street(layout: Layout, rng: np.random.Generator, w: int, h: int) -> np.ndar
             cv2.rectangle(img, (cx - half, ys), (cx + half, ys + stripe), (215, 220, 225), -1)
     for _ in range(int(rng.integers(0, 4))):  # patches and manholes
         px, py = int(rng.uniform(0, w)), int(rng.uniform(road_top, road_bottom))
-        cv2.ellipse(img, (px, py), (int(rng.integers(4, 20)), int(rng.integers(2, 6))), 0, 0, 360,
-                    _jitter(rng, asphalt, 15), -1)
+        cv2.ellipse(
+            img,
+            (px, py),
+            (int(rng.integers(4, 20)), int(rng.integers(2, 6))),
+            0,
+            0,
+            360,
+            _jitter(rng, asphalt, 15),
+            -1,
+        )
     return img
 
 
@@ -116,8 +140,13 @@ def _indoor(layout: Layout, rng: np.random.Generator, w: int, h: int) -> np.ndar
         cv2.circle(img, (dx + dw - 5, hy - dh // 2), 2, (40, 180, 220), -1)
     for _ in range(int(rng.integers(1, 4))):  # pictures and notice boards
         px, py = int(rng.uniform(0, w * 0.9)), int(rng.uniform(0, hy * 0.6))
-        cv2.rectangle(img, (px, py), (px + int(rng.integers(12, 40)), py + int(rng.integers(8, 25))),
-                      _jitter(rng, (120, 120, 120), 60), -1)
+        cv2.rectangle(
+            img,
+            (px, py),
+            (px + int(rng.integers(12, 40)), py + int(rng.integers(8, 25))),
+            _jitter(rng, (120, 120, 120), 60),
+            -1,
+        )
     desk = _jitter(rng, (50, 80, 110), 20)  # a desk in the "desk" zone corner
     cv2.rectangle(img, (int(0.02 * w), int(0.62 * h)), (int(0.26 * w), int(0.70 * h)), desk, -1)
     cv2.rectangle(img, (int(0.04 * w), int(0.70 * h)), (int(0.06 * w), int(0.85 * h)), desk, -1)

@@ -32,8 +32,11 @@ def inside(polygon: list[Point], c: Point) -> bool:
     return cv2.pointPolygonTest(np.asarray(polygon, np.float32), (float(c[0]), float(c[1])), False) >= 0
 
 
-def truth_events(frames: Iterable[tuple[float, list[TruthObject]]], lines: dict[str, tuple[Point, Point]],
-                 zones: dict[str, list[Point]]) -> list[TruthEvent]:
+def truth_events(
+    frames: Iterable[tuple[float, list[TruthObject]]],
+    lines: dict[str, tuple[Point, Point]],
+    zones: dict[str, list[Point]],
+) -> list[TruthEvent]:
     last: dict[int, TruthObject] = {}
     in_zone: dict[tuple[int, str], bool] = {}
     events: list[TruthEvent] = []

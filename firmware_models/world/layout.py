@@ -52,19 +52,35 @@ def street_layout(rng: np.random.Generator) -> Layout:
     people = (("person",), (1.0,))
     lanes = (
         Lane(*people, y=far_walk, jitter=0.015, direction=0, speed=(0.04, 0.09)),
-        Lane(("car", "truck", "bicycle"), (0.7, 0.15, 0.15), y=lane_a, jitter=0.01, direction=-1,
-             speed=(0.12, 0.25)),
-        Lane(("car", "truck", "bicycle"), (0.6, 0.15, 0.25), y=lane_b, jitter=0.01, direction=1,
-             speed=(0.12, 0.25)),
+        Lane(
+            ("car", "truck", "bicycle"),
+            (0.7, 0.15, 0.15),
+            y=lane_a,
+            jitter=0.01,
+            direction=-1,
+            speed=(0.12, 0.25),
+        ),
+        Lane(
+            ("car", "truck", "bicycle"),
+            (0.6, 0.15, 0.25),
+            y=lane_b,
+            jitter=0.01,
+            direction=1,
+            speed=(0.12, 0.25),
+        ),
         Lane(("person", "bicycle"), (0.8, 0.2), y=near_walk, jitter=0.02, direction=0, speed=(0.05, 0.10)),
     )
     lines = {
         "crosswalk": ((cx, 0.0), (cx, 1.0)),
-        "kerb": ((cx - 0.09, 0.80), (cx + 0.09, 0.80)),
+        "kerb": ((cx - 0.09, 0.55), (cx + 0.09, 0.55)),  # crossed by people on the crosswalk
     }
     zones = {
-        "crossing": [(cx - 0.08, far_walk - 0.20), (cx + 0.08, far_walk - 0.20), (cx + 0.10, 0.98),
-                     (cx - 0.10, 0.98)],
+        "crossing": [
+            (cx - 0.08, far_walk - 0.20),
+            (cx + 0.08, far_walk - 0.20),
+            (cx + 0.10, 0.98),
+            (cx - 0.10, 0.98),
+        ],
         "far_sidewalk": [(0.0, horizon), (1.0, horizon), (1.0, far_walk + 0.01), (0.0, far_walk + 0.01)],
     }
     return Layout("street", horizon, lanes, cx, (far_walk, near_walk), lines, zones)

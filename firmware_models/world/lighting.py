@@ -19,13 +19,17 @@ class Lighting:
         return tuple(int(min(255.0, c * g)) for c, g in zip(bgr, self.gain, strict=True))  # type: ignore[return-value]
 
 
-def random_lighting(rng: np.random.Generator, weights: tuple[float, float, float] = (0.55, 0.25, 0.2)) -> Lighting:
+def random_lighting(
+    rng: np.random.Generator, weights: tuple[float, float, float] = (0.55, 0.25, 0.2)
+) -> Lighting:
     name = str(rng.choice(["day", "dusk", "night"], p=np.asarray(weights) / sum(weights)))
     if name == "day":
         g = float(rng.uniform(0.85, 1.1))
         return Lighting(name, (g, g, g), float(rng.uniform(-0.6, 0.6)), float(rng.uniform(0.25, 0.5)), False)
     if name == "dusk":
         g = float(rng.uniform(0.55, 0.75))
-        return Lighting(name, (g * 0.8, g * 0.9, g * 1.15), float(rng.uniform(-1.2, 1.2)), 0.2, bool(rng.random() < 0.5))
+        return Lighting(
+            name, (g * 0.8, g * 0.9, g * 1.15), float(rng.uniform(-1.2, 1.2)), 0.2, bool(rng.random() < 0.5)
+        )
     g = float(rng.uniform(0.3, 0.45))
     return Lighting(name, (g * 1.2, g * 1.0, g * 0.85), 0.0, 0.0, True)

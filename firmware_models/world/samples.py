@@ -13,16 +13,24 @@ from .video import SyntheticVideo
 CROP_LABELS: tuple[str, ...] = ("background", "person", "car", "bicycle")
 
 
-def still_samples(seed: int, count: int, width: int = 320, height: int = 192,
-                  frames_per_video: int = 3) -> Iterator[tuple[np.ndarray, list[TruthObject]]]:
+def still_samples(
+    seed: int, count: int, width: int = 320, height: int = 192, frames_per_video: int = 3
+) -> Iterator[tuple[np.ndarray, list[TruthObject]]]:
     """``count`` BGR frames with their objects, from varied scenes (street mostly, some indoor)."""
     rng = np.random.default_rng([seed, 1])
     made = 0
     video_seed = 0
     while made < count:
         scene = "indoor" if rng.random() < 0.2 else "street"
-        video = SyntheticVideo(seed=int(seed * 100_003 + video_seed), width=width, height=height, fps=10.0,
-                               duration_s=30.0, scene=scene, density=float(rng.uniform(1.5, 3.0)))
+        video = SyntheticVideo(
+            seed=int(seed * 100_003 + video_seed),
+            width=width,
+            height=height,
+            fps=10.0,
+            duration_s=30.0,
+            scene=scene,
+            density=float(rng.uniform(1.5, 3.0)),
+        )
         video_seed += 1
         for index in rng.choice(len(video), size=frames_per_video, replace=False):
             frame = video.frame(int(index))
@@ -38,12 +46,13 @@ def square_crop(image: np.ndarray, cx: float, cy: float, side: float, size: int)
     side = int(max(8, min(side, w, h)))
     x1 = int(np.clip(cx - side / 2, 0, w - side))
     y1 = int(np.clip(cy - side / 2, 0, h - side))
-    return cv2.resize(image[y1:y1 + side, x1:x1 + side], (size, size), interpolation=cv2.INTER_AREA)
+    return cv2.resize(image[y1 : y1 + side, x1 : x1 + side], (size, size), interpolation=cv2.INTER_AREA)
 
 
-def crop_samples(seed: int, per_class: int, size: int = 64,
-                 labels: tuple[str, ...] = CROP_LABELS) -> tuple[np.ndarray, np.ndarray]:
-    """Balanced BGR crops ``[n, size, size, 3]`` and label indices: objects (≥ 60 % visible) and background."""
+def crop_samples(
+    seed: int, per_class: int, size: int = 64, labels: tuple[str, ...] = CROP_LABELS
+) -> tuple[np.ndarray, np.ndarray]:
+    """Balanced BGR crops ``[n, size, size, 3]`` and label indices: objects ≥ 60 % visible, and background."""
     rng = np.random.default_rng([seed, 2])
     crops: dict[int, list[np.ndarray]] = {i: [] for i in range(len(labels))}
     for image, objects in still_samples(seed, 10**9):
@@ -57,7 +66,9 @@ def crop_samples(seed: int, per_class: int, size: int = 64,
             bw, bh = (obj.bbox[2] - obj.bbox[0]) * w, (obj.bbox[3] - obj.bbox[1]) * h
             side = max(bw, bh) * rng.uniform(1.05, 1.35)
             jx, jy = rng.uniform(-0.08, 0.08, 2) * side
-            crops[k].append(square_crop(image, obj.centroid[0] * w + jx, obj.centroid[1] * h + jy, side, size))
+            crops[k].append(
+                square_crop(image, obj.centroid[0] * w + jx, obj.centroid[1] * h + jy, side, size)
+            )
         if "background" in labels:
             k = labels.index("background")
             for _ in range(3):

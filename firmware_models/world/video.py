@@ -29,9 +29,18 @@ class SyntheticVideo:
     or "night" instead of a seeded choice.
     """
 
-    def __init__(self, seed: int = 0, width: int = 320, height: int = 192, fps: float = 10.0,
-                 duration_s: float = 20.0, scene: str = "street", density: float = 1.0,
-                 lighting: str | None = None, effects: bool = True) -> None:
+    def __init__(
+        self,
+        seed: int = 0,
+        width: int = 320,
+        height: int = 192,
+        fps: float = 10.0,
+        duration_s: float = 20.0,
+        scene: str = "street",
+        density: float = 1.0,
+        lighting: str | None = None,
+        effects: bool = True,
+    ) -> None:
         if scene not in SCENES:
             raise ValueError(f"scene must be one of {SCENES}, got {scene!r}")
         if width < 16 or height < 16 or fps <= 0 or duration_s <= 0:
@@ -42,14 +51,17 @@ class SyntheticVideo:
         self.layout: Layout = indoor_layout(rng) if scene == "indoor" else street_layout(rng)
         light = random_lighting(rng)
         if lighting is not None:
-            light = random_lighting(rng, weights=tuple(float(n == lighting) for n in ("day", "dusk", "night")))
+            light = random_lighting(
+                rng, weights=tuple(float(n == lighting) for n in ("day", "dusk", "night"))
+            )
         self.lighting: Lighting = light
         self.background = render_background(self.layout, light, rng, width, height)
         self.effects = CameraEffects.random(rng, width, height, light.name == "night")
         if not effects:
             self.effects = CameraEffects(0, 0.0, None)
-        self.actors: list[Actor] = build_schedule(self.layout, rng, duration_s,
-                                                  "static" if scene == "static" else self.layout.scene, density)
+        self.actors: list[Actor] = build_schedule(
+            self.layout, rng, duration_s, "static" if scene == "static" else self.layout.scene, density
+        )
         self._paints = {a.track_id: lit_paint(a.colours, light) for a in self.actors}
         self._frames = int(math.floor(duration_s * fps + 1e-9))
         self._scratch = np.zeros((height, width), np.uint8)
@@ -93,15 +105,22 @@ class SyntheticVideo:
         x1, x2 = max(0.0, fx - w / 2), min(float(self.width), fx + w / 2)
         y1, y2 = max(0.0, fy - h), min(float(self.height), fy)
         box = (x1 / self.width, y1 / self.height, x2 / self.width, y2 / self.height)
-        return TruthObject(actor.track_id, actor.label, box, ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2),
-                           round(visible, 3))
+        return TruthObject(
+            actor.track_id,
+            actor.label,
+            box,
+            ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2),
+            round(visible, 3),
+        )
 
     def objects_at(self, index: int) -> list[TruthObject]:
-        """Ground truth for frame ``index`` without rendering (visibility from geometry only: in-frame part)."""
+        """Truth for frame ``index`` without rendering (``visible`` is only the in-frame fraction here)."""
         t = index / self.fps
         out = []
         for actor, fx, fy, w, h in self._placed(t):
-            inside = (min(self.width, fx + w / 2) - max(0, fx - w / 2)) * (min(self.height, fy) - max(0, fy - h))
+            inside = (min(self.width, fx + w / 2) - max(0, fx - w / 2)) * (
+                min(self.height, fy) - max(0, fy - h)
+            )
             out.append(self._truth(actor, fx, fy, w, h, inside / max(w * h, 1e-6)))
         return out
 
@@ -119,8 +138,10 @@ class SyntheticVideo:
             draw_actor(ids, actor, fx, fy, w, h, t, lambda _part, k=k: k)
             full.append(self._own_pixels(actor, fx, fy, w, h, t))
         counts = np.bincount(ids.ravel(), minlength=len(placed) + 1) if placed else []
-        objects = [self._truth(a, fx, fy, w, h, min(1.0, counts[k] / full[k - 1]) if full[k - 1] else 0.0)
-                   for k, (a, fx, fy, w, h) in enumerate(placed, start=1)]
+        objects = [
+            self._truth(a, fx, fy, w, h, min(1.0, counts[k] / full[k - 1]) if full[k - 1] else 0.0)
+            for k, (a, fx, fy, w, h) in enumerate(placed, start=1)
+        ]
         return Frame(index, t, self.effects.apply(img, index), objects)
 
     def _own_pixels(self, actor: Actor, fx: float, fy: float, w: float, h: float, t: float) -> float:
@@ -168,7 +189,9 @@ def write_video(video: SyntheticVideo, path: str | Path, progress: bool = False)
     """Write every frame to an MP4 (mp4v) file; returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), video.fps, (video.width, video.height))
+    writer = cv2.VideoWriter(
+        str(path), cv2.VideoWriter_fourcc(*"mp4v"), video.fps, (video.width, video.height)
+    )
     if not writer.isOpened():
         raise OSError(f"cannot open video writer for {path}")
     try:

@@ -97,3 +97,24 @@ def test_broker_down_at_start_then_up_delivers_everything_once(
         agent.stop()
     received = [e.event_id for e in events_of(recorder)]
     assert received == emitted  # all delivered, in order, none twice
+
+
+def test_red_light_signal_over_mqtt(tmp_path: Path, mosquitto, recorder_factory, red_model, red_clip):
+    import paho.mqtt.publish as publish
+
+    from shared.topics import Topics
+
+    recorder = recorder_factory(mosquitto.host, mosquitto.port)
+    signal_topic = Topics().signal("cam-test-1", "crossing_light")
+    publish.single(signal_topic, '{"state": "RED"}', qos=1, retain=True, hostname=mosquitto.host,
+                   port=mosquitto.port)
+    config = agent_config(tmp_path, mosquitto.url, red_model, {"type": "file", "path": str(red_clip)},
+                          lines=[LINE], red_light=[{"name": "rl", "line": "middle", "signal": "crossing_light"}])
+    agent = Agent(config).start()
+    try:
+        assert agent.wait_sources_finished(30) and agent.wait_drained(15)
+        assert recorder.wait_for(lambda: len(recorder.on("/events")) >= len(agent.emitted), 10)
+    finally:
+        agent.stop()
+    red = [e for e in events_of(recorder) if e.kind is EventKind.RED_LIGHT]
+    assert [(e.line, e.direction, e.attributes["signal"]) for e in red] == [("middle", "A->B", "crossing_light")]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from edge_agent.outbox import Outbox
 
 
@@ -31,10 +33,8 @@ def test_failed_build_rolls_back_and_keeps_seq(tmp_path: Path):
     def explode(seq: int) -> tuple[str, bytes]:
         raise ValueError("bad event")
 
-    try:
+    with pytest.raises(ValueError, match="bad event"):
         outbox.add_event(explode)
-    except ValueError:
-        pass
     assert outbox.depth() == 0 and add(outbox) == 0
 
 

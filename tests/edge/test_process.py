@@ -56,6 +56,13 @@ def outbox_event_ids(path: Path) -> list[str]:
     return [decode(EventPayload, bytes(r[0])).event_id for r in rows]
 
 
+def stranded_at_least(outbox: Path, n: int) -> bool:
+    try:
+        return outbox.exists() and len(outbox_event_ids(outbox)) >= n
+    except sqlite3.OperationalError:  # the agent is still creating its schema
+        return False
+
+
 def poll(predicate, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -98,7 +105,7 @@ def test_sigkill_then_restart_delivers_what_was_in_the_outbox(
     outbox = tmp_path / "outbox.db"
     proc = spawn(config_path)
     try:
-        assert poll(lambda: outbox.exists() and len(outbox_event_ids(outbox)) >= 4, 60)
+        assert poll(lambda: stranded_at_least(outbox, 4), 60)
         proc.kill()  # SIGKILL: no shutdown code runs
         proc.wait(10)
     finally:

@@ -109,3 +109,63 @@ def browser(tmp_path: Path):
     driver.set_page_load_timeout(30)
     yield driver
     driver.quit()
+
+
+PASSWORD = "correct horse battery staple"
+
+
+class AuthActions:
+    """flaskr's AuthActions: make users, log in and out through the real form (with its CSRF token)."""
+
+    def __init__(self, app: Flask, client: FlaskClient):
+        self.app = app
+        self.client = client
+
+    def create(self, username: str = "admin", role: str = "admin", password: str = PASSWORD):
+        from sqlalchemy.orm import Session
+
+        from cloud_hub import auth
+
+        with Session(self.app.extensions[ENGINE_KEY]) as db:
+            return auth.create_user(db, username, password, role)
+
+    def token(self, username: str, name: str = "test") -> str:
+        from sqlalchemy import select
+        from sqlalchemy.orm import Session
+
+        from cloud_hub import auth
+        from cloud_hub.models import User
+
+        with Session(self.app.extensions[ENGINE_KEY]) as db:
+            user = db.scalar(select(User).where(User.username == username))
+            return auth.create_token(db, user, name).secret
+
+    def csrf(self) -> str:
+        with self.client.session_transaction() as session:
+            if "csrf" not in session:
+                self.client.get("/login")
+        with self.client.session_transaction() as session:
+            return session["csrf"]
+
+    def login(self, username: str = "admin", password: str = PASSWORD):
+        self.client.get("/login")
+        return self.client.post("/login", data={"username": username, "password": password,
+                                                "csrf_token": self.csrf()})
+
+    def logout(self):
+        return self.client.post("/logout", data={"csrf_token": self.csrf()})
+
+
+@pytest.fixture
+def auth(app: Flask, client: FlaskClient) -> AuthActions:
+    return AuthActions(app, client)
+
+
+@pytest.fixture
+def api(app: Flask) -> FlaskClient:
+    """A client that calls the API with a viewer's bearer token (what scripts do)."""
+    actions = AuthActions(app, app.test_client())
+    actions.create("api-viewer", "viewer")
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {actions.token('api-viewer')}"
+    return client

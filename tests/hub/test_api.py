@@ -37,14 +37,14 @@ def filled(app):
     return app
 
 
-def test_events_filters_and_cursor_pagination(client, filled):
-    everything = client.get("/api/v1/events?limit=500").get_json()["items"]
+def test_events_filters_and_cursor_pagination(api, filled):
+    everything = api.get("/api/v1/events?limit=500").get_json()["items"]
     assert len(everything) == 60
     assert [e["ts"] for e in everything] == sorted((e["ts"] for e in everything), reverse=True)
 
     pages, cursor = [], ""
     while True:
-        body = client.get(f"/api/v1/events?limit=7&cursor={cursor}").get_json()
+        body = api.get(f"/api/v1/events?limit=7&cursor={cursor}").get_json()
         pages.append(body["items"])
         cursor = body["next_cursor"]
         if not cursor:
@@ -53,7 +53,7 @@ def test_events_filters_and_cursor_pagination(client, filled):
     assert len(pages) == 9
 
     def ids(**query):
-        return {e["seq"] for e in client.get("/api/v1/events", query_string=query | {"limit": 500})
+        return {e["seq"] for e in api.get("/api/v1/events", query_string=query | {"limit": 500})
                 .get_json()["items"]}
 
     assert ids(device="cam-b") == set(range(1, 60, 2))
@@ -65,18 +65,18 @@ def test_events_filters_and_cursor_pagination(client, filled):
     assert ids(since="2023-11-14T22:43:20Z", until=BASE_TS + 180 * 12) == set(range(10, 12))
 
 
-def test_bad_parameters_answer_400_with_the_parameter_named(client, filled):
+def test_bad_parameters_answer_400_with_the_parameter_named(api, filled):
     for query, name in (("limit=0", "limit"), ("limit=abc", "limit"), ("since=yesterday", "since"),
                         ("cursor=!!!", "cursor"), ("until=nan", "until")):
-        response = client.get(f"/api/v1/events?{query}")
+        response = api.get(f"/api/v1/events?{query}")
         assert response.status_code == 400, query
         assert response.get_json()["error"].startswith(name)
-    assert client.get("/api/v1/counts?group=colour").status_code == 400
+    assert api.get("/api/v1/counts?group=colour").status_code == 400
 
 
-def test_counts_per_label_line_and_zone_per_hour(client, filled):
+def test_counts_per_label_line_and_zone_per_hour(api, filled):
     window = {"since": BASE_TS, "until": BASE_TS + 3 * 3600, "bucket": 3600}
-    by_label = client.get("/api/v1/counts", query_string=window | {"group": "label"}).get_json()
+    by_label = api.get("/api/v1/counts", query_string=window | {"group": "label"}).get_json()
     assert by_label["bucket_s"] == 3600
     total = {}
     for item in by_label["items"]:
@@ -87,19 +87,19 @@ def test_counts_per_label_line_and_zone_per_hour(client, filled):
     assert sum(i["count"] for i in first_hour) == sum(
         1 for s in range(60) if BASE_TS + s * 180 < (BASE_TS // 3600 + 1) * 3600)
 
-    lines = client.get("/api/v1/counts", query_string=window | {"group": "line"}).get_json()["items"]
+    lines = api.get("/api/v1/counts", query_string=window | {"group": "line"}).get_json()["items"]
     per_direction = {}
     for item in lines:
         per_direction[item["direction"]] = per_direction.get(item["direction"], 0) + item["count"]
     line_seqs = [s for s in range(60) if s % 4]
     assert per_direction == {"A->B": sum(1 for s in line_seqs if s % 5),
                              "B->A": sum(1 for s in line_seqs if not s % 5)}
-    zones = client.get("/api/v1/counts", query_string=window | {"group": "zone"}).get_json()["items"]
+    zones = api.get("/api/v1/counts", query_string=window | {"group": "zone"}).get_json()["items"]
     assert sum(i["count"] for i in zones) == 15 and {i["key"] for i in zones} == {"crossing"}
 
 
-def test_csv_export_has_every_filtered_row(client, filled):
-    response = client.get("/api/v1/events?format=csv&device=cam-a")
+def test_csv_export_has_every_filtered_row(api, filled):
+    response = api.get("/api/v1/events?format=csv&device=cam-a")
     assert response.status_code == 200
     assert response.mimetype == "text/csv"
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
@@ -108,12 +108,12 @@ def test_csv_export_has_every_filtered_row(client, filled):
     assert rows[0]["label"] in {"person", "car", "bicycle"}
 
 
-def test_devices_and_device_detail(client, filled):
-    items = client.get("/api/v1/devices").get_json()["items"]
+def test_devices_and_device_detail(api, filled):
+    items = api.get("/api/v1/devices").get_json()["items"]
     assert [(d["id"], d["online"]) for d in items] == [("cam-a", True), ("cam-b", False)]
-    assert client.get("/api/v1/devices/cam-a").get_json()["agent_version"] == "0.1.0"
-    assert client.get("/api/v1/devices/nope").status_code == 404
+    assert api.get("/api/v1/devices/cam-a").get_json()["agent_version"] == "0.1.0"
+    assert api.get("/api/v1/devices/nope").status_code == 404
 
 
-def test_healthz(client):
-    assert client.get("/healthz").get_json() == {"status": "ok"}
+def test_healthz(api):
+    assert api.get("/healthz").get_json() == {"status": "ok"}

@@ -1,41 +1,100 @@
-"""The dashboard in real headless Chromium: devices, their state and events, live updates."""
+"""The dashboard in real headless Chromium: login, fleet, live events, search, charts, a phone screen."""
 
 from __future__ import annotations
+
+import time
 
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.hub.helpers import Device, event, status
+from cloud_hub.ingest.records import Incoming, classify
+from cloud_hub.ingest.store import BatchWriter
+from cloud_hub.web.database import ENGINE_KEY
+from tests.hub.conftest import PASSWORD
+from tests.hub.helpers import TOPICS, Device, event, status, telemetry
 
 pytestmark = pytest.mark.browser
 
 
-def test_dashboard_shows_devices_and_events_live(live_server, browser, mosquitto, ingest_factory, artifacts,
-                                                 database_url):
+def log_in(browser, live_server, auth, username="operator", role="viewer"):
+    auth.create(username, role)
+    browser.get(live_server.url + "/")
+    assert "/login" in browser.current_url  # the dashboard is closed to strangers
+    browser.find_element(By.NAME, "username").send_keys(username)
+    browser.find_element(By.NAME, "password").send_keys(PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "form.login button").click()
+    WebDriverWait(browser, 10).until(lambda b: b.find_elements(By.ID, "devices"))
+
+
+def db_name(database_url: str) -> str:
+    return "postgresql" if database_url.startswith("postgresql") else "sqlite"
+
+
+def test_fleet_page_shows_devices_and_live_events(live_server, browser, auth, mosquitto, ingest_factory,
+                                                  artifacts, database_url):
     ingest_factory(mosquitto.url)
     cam = Device(mosquitto.host, mosquitto.port, "street-cam", will=True)
     cam.send_status(status("street-cam"))
     cam.send_event(event("street-cam", 1, label="person"))
+    log_in(browser, live_server, auth)
 
-    browser.get(live_server.url + "/")
     wait = WebDriverWait(browser, 20)
     wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, '[data-device-id="street-cam"].online'))
     wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, 'tr[data-event-id="street-cam-00000001"]'))
-    assert browser.find_element(By.ID, "live-state").text in ("live", "connecting…")
+    wait.until(lambda b: b.find_element(By.ID, "live-state").text == "live")
 
     # Arrives while the page is open: must appear without a reload (SSE).
+    marker = browser.execute_script("window.__same_page = true; return 1")
     cam.send_event(event("street-cam", 2, label="bicycle", kind="zone", zone="crossing", line=None,
                          direction=None))
     row = wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, 'tr[data-event-id="street-cam-00000002"]'))
-    assert "bicycle" in row[0].text
-    assert "crossing" in row[0].text
-    wait.until(lambda b: b.find_element(By.ID, "live-state").text == "live")
+    assert "bicycle" in row[0].text and "crossing" in row[0].text
+    assert marker == 1 and browser.execute_script("return window.__same_page") is True
 
     cam.drop()
     wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, '[data-device-id="street-cam"].offline'))
-    db = "postgresql" if database_url.startswith("postgresql") else "sqlite"
-    browser.save_screenshot(str(artifacts / f"dashboard-fleet-{db}.png"))
+    browser.save_screenshot(str(artifacts / f"fleet-{db_name(database_url)}.png"))
     browser.set_window_size(390, 844)  # a phone
-    browser.save_screenshot(str(artifacts / f"dashboard-fleet-phone-{db}.png"))
-    assert browser.execute_script("return document.documentElement.scrollWidth") <= 400
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= 390
+    browser.save_screenshot(str(artifacts / f"fleet-phone-{db_name(database_url)}.png"))
+
+
+def test_search_device_charts_and_counts(live_server, browser, auth, app, artifacts, database_url):
+    now = time.time()
+    messages = [(TOPICS.status("lobby-cam"), status("lobby-cam").to_bytes())]
+    for i in range(48):
+        fields = {"ts": now - i * 1200, "label": "person" if i % 3 else "car",
+                  "direction": "A->B" if i % 2 else "B->A"}
+        messages.append((TOPICS.events("lobby-cam"), event("lobby-cam", i, **fields).to_bytes()))
+    for i in range(12):
+        sample = telemetry("lobby-cam", ts=now - i * 600, inference_ms_p50=3.0 + i % 3, inference_ms_p95=6.0)
+        messages.append((TOPICS.telemetry("lobby-cam"), sample.to_bytes()))
+    BatchWriter(app.extensions[ENGINE_KEY]).write(
+        [classify(TOPICS, Incoming(topic, raw, received_at=now)) for topic, raw in messages])
+    log_in(browser, live_server, auth)
+    wait = WebDriverWait(browser, 20)
+
+    browser.get(live_server.url + "/events")
+    browser.find_element(By.NAME, "label").send_keys("car")
+    browser.find_element(By.CSS_SELECTOR, "#event-filters button").click()
+    wait.until(lambda b: "label=car" in b.current_url)
+    labels = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#events .label")]
+    assert labels and set(labels) == {"car"} and len(labels) == 16
+    browser.save_screenshot(str(artifacts / f"search-{db_name(database_url)}.png"))
+
+    browser.get(live_server.url + "/devices/lobby-cam")
+    for chart in ("chart-labels", "chart-lines", "chart-latency"):
+        wait.until(lambda b, c=chart: b.find_element(By.ID, c).get_attribute("data-drawn") == "true")
+    bars = browser.find_elements(By.CSS_SELECTOR, "#chart-labels svg rect")
+    assert len(bars) >= 20  # 48 events in 24 hourly buckets, two labels
+    assert browser.find_elements(By.CSS_SELECTOR, "#chart-latency svg path")
+    legend = browser.find_element(By.CSS_SELECTOR, "#chart-lines .legend").text
+    assert "door A->B" in legend and "door B->A" in legend
+    browser.save_screenshot(str(artifacts / f"device-{db_name(database_url)}.png"))
+
+    browser.get(live_server.url + "/counts?group=label&bucket=86400&window=172800")
+    total_row = browser.find_element(By.CSS_SELECTOR, "#counts-table tr.total").text
+    assert total_row.split() == ["total", "16", "32"]  # car, person
+    wait.until(lambda b: b.find_element(By.ID, "chart-counts").get_attribute("data-drawn") == "true")
+    browser.save_screenshot(str(artifacts / f"counts-{db_name(database_url)}.png"))

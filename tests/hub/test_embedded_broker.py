@@ -16,7 +16,7 @@ def embedded_broker():
     broker.stop()
 
 
-def test_events_flow_through_the_embedded_broker_exactly_once(client, embedded_broker, ingest_factory):
+def test_events_flow_through_the_embedded_broker_exactly_once(api, embedded_broker, ingest_factory):
     worker = ingest_factory(embedded_broker.url)
     cam = Device(embedded_broker.host, embedded_broker.port, "demo-cam")
     cam.send_status(status("demo-cam"))
@@ -28,12 +28,12 @@ def test_events_flow_through_the_embedded_broker_exactly_once(client, embedded_b
     cam.send_event(event("demo-cam", 40))
 
     def stored():
-        return client.get("/api/v1/events?device=demo-cam&limit=500").get_json()["items"]
+        return api.get("/api/v1/events?device=demo-cam&limit=500").get_json()["items"]
 
     wait_until(lambda: len(stored()) == 41, what="41 events via amqtt")
     assert sorted(e["seq"] for e in stored()) == list(range(41))
     wait_until(lambda: worker.snapshot()["dead_letters"] == 1, what="the array payload dead-lettered")
     assert worker.snapshot()["duplicates"] == 1
-    devices = client.get("/api/v1/devices").get_json()["items"]
+    devices = api.get("/api/v1/devices").get_json()["items"]
     assert [(d["id"], d["state"]) for d in devices] == [("demo-cam", "online")]
     cam.close()

@@ -21,7 +21,7 @@ def event_count(app) -> int:
     return scalar(app, select(func.count()).select_from(Event))
 
 
-def test_events_are_stored_exactly_once_and_served_by_the_api(app, client, mosquitto, ingest_factory):
+def test_events_are_stored_exactly_once_and_served_by_the_api(app, api, mosquitto, ingest_factory):
     worker = ingest_factory(mosquitto.url)
     cam = FakeDevice(mosquitto.host, mosquitto.port, "cam-1")
     sent = [event("cam-1", seq, label="car" if seq % 3 == 0 else "person") for seq in range(120)]
@@ -32,21 +32,21 @@ def test_events_are_stored_exactly_once_and_served_by_the_api(app, client, mosqu
     ids: list[str] = []
     cursor = None
     while True:
-        body = client.get("/api/v1/events", query_string={"limit": 50, "cursor": cursor or ""}).get_json()
+        body = api.get("/api/v1/events", query_string={"limit": 50, "cursor": cursor or ""}).get_json()
         ids += [item["event_id"] for item in body["items"]]
         cursor = body["next_cursor"]
         if cursor is None:
             break
     assert sorted(ids) == sorted(p.event_id for p in sent)
     assert worker.snapshot()["duplicates"] == 0
-    cars = client.get("/api/v1/events?label=car&limit=500").get_json()["items"]
+    cars = api.get("/api/v1/events?label=car&limit=500").get_json()["items"]
     assert {e["event_id"] for e in cars} == {p.event_id for p in sent if p.label == "car"}
-    devices = client.get("/api/v1/devices").get_json()["items"]
+    devices = api.get("/api/v1/devices").get_json()["items"]
     assert [d["id"] for d in devices] == ["cam-1"]
     cam.close()
 
 
-def test_the_same_event_delivered_twice_is_stored_once(app, client, mosquitto, ingest_factory):
+def test_the_same_event_delivered_twice_is_stored_once(app, api, mosquitto, ingest_factory):
     worker = ingest_factory(mosquitto.url)
     cam = FakeDevice(mosquitto.host, mosquitto.port, "cam-2")
     payload = event("cam-2", 7)
@@ -56,7 +56,7 @@ def test_the_same_event_delivered_twice_is_stored_once(app, client, mosquitto, i
     wait_until(lambda: worker.snapshot()["received"] == 3, what="three messages received")
     assert event_count(app) == 2
     assert worker.snapshot()["duplicates"] == 1
-    rows = client.get("/api/v1/events?device=cam-2").get_json()["items"]
+    rows = api.get("/api/v1/events?device=cam-2").get_json()["items"]
     assert sorted(r["seq"] for r in rows) == [7, 8]
     cam.close()
 
@@ -94,14 +94,14 @@ def test_bad_messages_become_dead_letters_and_ingest_continues(app, mosquitto, i
     cam.close()
 
 
-def test_status_and_last_will_drive_online_offline(app, client, mosquitto, ingest_factory):
+def test_status_and_last_will_drive_online_offline(app, api, mosquitto, ingest_factory):
     ingest_factory(mosquitto.url)
     cam = FakeDevice(mosquitto.host, mosquitto.port, "cam-4", will=True)
     cam.send_status(status("cam-4", uptime_s=12.0, cameras=["front"]))
     cam.send_telemetry(telemetry("cam-4", fps_processed=8.0))
 
     def device():
-        items = client.get("/api/v1/devices").get_json()["items"]
+        items = api.get("/api/v1/devices").get_json()["items"]
         return items[0] if items else None
 
     wait_until(lambda: (device() or {}).get("state") == "online", what="cam-4 online")
@@ -115,10 +115,10 @@ def test_status_and_last_will_drive_online_offline(app, client, mosquitto, inges
     assert scalar(app, select(func.count()).select_from(Device)) == 1
 
 
-def test_retained_status_is_picked_up_by_a_late_ingest(app, client, mosquitto, ingest_factory):
+def test_retained_status_is_picked_up_by_a_late_ingest(app, api, mosquitto, ingest_factory):
     cam = FakeDevice(mosquitto.host, mosquitto.port, "cam-5")
     cam.send_status(status("cam-5"))
     ingest_factory(mosquitto.url)
-    wait_until(lambda: [d["state"] for d in client.get("/api/v1/devices").get_json()["items"]] == ["online"],
+    wait_until(lambda: [d["state"] for d in api.get("/api/v1/devices").get_json()["items"]] == ["online"],
                what="retained status applied")
     cam.close()

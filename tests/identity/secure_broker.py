@@ -82,16 +82,24 @@ def render_secure_config(dynsec_file: Path, certs: Path, tls_port: int, extra_tl
     return text
 
 
-def launch_secure_broker(workdir: Path, certs: Path, dynsec_file: Path, creds: ServiceCredentials,
-                         topics: Topics, extra_tls: str = "") -> SecureBroker:
+def launch_secure_broker(
+    workdir: Path,
+    certs: Path,
+    dynsec_file: Path,
+    creds: ServiceCredentials,
+    topics: Topics,
+    extra_tls: str = "",
+    port: int | None = None,
+    tls_port: int | None = None,
+) -> SecureBroker:
     """Start Mosquitto on certificates and a dynsec file that already exist (e.g. made by the CLI)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    tls_port = free_port()
+    tls_port = tls_port or free_port()
     # Started as root, Mosquitto drops to the `mosquitto` user, which cannot read the 0600 keys and the
     # dynsec file written here (nor the 0700 pytest tmp dir); production sets file ownership instead.
     as_root = "user root\n" if os.geteuid() == 0 else ""
     config = render_secure_config(dynsec_file, certs, tls_port, extra_tls)
-    broker = MosquittoBroker(workdir, base_config=config, extra_config=as_root)
+    broker = MosquittoBroker(workdir, port=port, base_config=config, extra_config=as_root)
     broker.start()
     wait_port("127.0.0.1", tls_port)
     return SecureBroker(broker, tls_port, certs, creds, topics)

@@ -56,4 +56,4 @@ def test_hub_roles_split_reading_and_commanding():
     assert _topics_of(ingest, PUBLISH_SEND) == set()
     assert _topics_of(control, PUBLISH_SEND) == {kind_filter(TOPICS, "+", k) for k in HUB_TO_EDGE}
     shared = {t for t in _topics_of(ingest, SUBSCRIBE_PATTERN) if t.startswith("$share/+/")}
-    assert shared == {f"$share/+/{kind_filter(TOPICS, '+', k)}" for k in EDGE_TO_HUB}
+    assert shared == {f"$share/+/{TOPICS.all_devices(k)}" for k in EDGE_TO_HUB}  # what ingest subscribes

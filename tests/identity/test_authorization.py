@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 
+from cloud_hub.ingest.worker import SUBSCRIBED_KINDS
 from shared.topics import TopicKind
 from tests.identity.probe import NOT_AUTHORIZED, wait_until
 
@@ -139,13 +140,21 @@ def test_hub_roles(secure_broker, devices, observer, probes):
     t = secure_broker.topics
     ingest = probes(secure_broker.plain, *secure_broker.login("ingest"))
     assert not ingest.connect().is_failure
-    assert not ingest.subscribe(t.shared("hub", t.all_devices(TopicKind.EVENTS)))[0].is_failure
+    for kind in SUBSCRIBED_KINDS:  # exactly what `cloud-hub ingest --share hub` subscribes to
+        assert not ingest.subscribe(t.shared("hub", t.all_devices(kind)))[0].is_failure, kind
     assert ingest.subscribe(t.model_offer(a.device_id))[0].value == NOT_AUTHORIZED
     device = probes(secure_broker.plain, a.device_id, a.password, client_id=a.device_id)
     assert not device.connect().is_failure
     assert device.publish(t.events(a.device_id), b"event").value < 0x80
     assert wait_until(lambda: [m.payload for m in ingest.messages] == [b"event"])
     assert ingest.publish(t.model_offer(a.device_id), b"offer from ingest").value == NOT_AUTHORIZED
+
+    control = probes(secure_broker.plain, *secure_broker.login("control"))
+    assert not control.connect().is_failure
+    for kind in (TopicKind.MODEL_CHUNK_REQUEST, TopicKind.MODEL_STATE):  # what the rollout service reads
+        assert not control.subscribe(t.all_devices(kind))[0].is_failure, kind
+    assert control.publish(t.model_chunk(a.device_id, 0), b"chunk").value < 0x80
+    assert control.publish(t.config(a.device_id), b"{}").value < 0x80
 
     admin = probes(secure_broker.plain, *secure_broker.login("admin"))
     assert not admin.connect().is_failure

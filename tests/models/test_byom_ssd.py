@@ -28,8 +28,22 @@ def test_quantize_and_evaluate_third_party_ssd(tmp_path: Path) -> None:
     for i in range(20):
         cv2.imwrite(str(calib / f"{i:03d}.png"), draw_scene(rng)[0])
     out = tmp_path / "int8"
-    assert main(["quantize", "--manifest", str(manifest_path), "--calib", str(calib), "--count", "20",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "quantize",
+                "--manifest",
+                str(manifest_path),
+                "--calib",
+                str(calib),
+                "--count",
+                "20",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
 
     manifest, int8_path = load_manifest(out)  # sha256 and size verified
     assert manifest.precision == "int8"
@@ -49,14 +63,69 @@ def test_quantize_and_evaluate_third_party_ssd(tmp_path: Path) -> None:
 
     outputs = predict(int8_path, manifest, data.frames[:5])
     for raw, (image, truth) in zip(outputs, scenes[:5], strict=True):
-        found = sorted((manifest.labels[d.label], tuple(round(v, 3) for v in d.bbox)) for d in decode(raw, manifest, image.shape[:2]))
+        found = sorted(
+            (manifest.labels[d.label], tuple(round(v, 3) for v in d.bbox))
+            for d in decode(raw, manifest, image.shape[:2])
+        )
         expected = sorted((t.label, tuple(round(v, 3) for v in t.bbox)) for t in truth)
         assert found == expected
 
     report_path = tmp_path / "report.json"
-    assert main(["evaluate", "--manifest", str(out / "manifest.json"), "--fp32",
-                 str(tmp_path / "fp32" / "model.fp32.onnx"), "--data", str(calib), "--count", "10",
-                 "--runs", "5", "--json", str(report_path)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--manifest",
+                str(out / "manifest.json"),
+                "--fp32",
+                str(tmp_path / "fp32" / "model.fp32.onnx"),
+                "--data",
+                str(calib),
+                "--count",
+                "10",
+                "--runs",
+                "5",
+                "--json",
+                str(report_path),
+            ]
+        )
+        == 0
+    )
     agreement = json.loads(report_path.read_text())
     assert agreement["metric"] == "agreement_with_fp32" and agreement["int8"]["metric"] >= 0.95
     assert report_path.with_suffix(".png").stat().st_size > 1000
+
+
+def test_quantize_third_party_yolo_v8(tmp_path: Path) -> None:
+    from tests.models.toy_models import build_yolo_v8, yolo_manifest
+
+    (tmp_path / "fp32").mkdir()
+    build_yolo_v8(tmp_path / "fp32" / "model.fp32.onnx")
+    (tmp_path / "fp32" / "manifest.json").write_text(json.dumps(yolo_manifest()))
+    assert main(["check-manifest", str(tmp_path / "fp32" / "manifest.json")]) == 0
+    rng = np.random.default_rng(1)
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    for i in range(16):
+        cv2.imwrite(str(calib / f"{i:03d}.jpg"), draw_scene(rng)[0])
+    assert (
+        main(
+            [
+                "quantize",
+                "--manifest",
+                str(tmp_path / "fp32" / "manifest.json"),
+                "--calib",
+                str(calib),
+                "--count",
+                "16",
+                "--out",
+                str(tmp_path / "int8"),
+            ]
+        )
+        == 0
+    )
+    manifest, int8_path = load_manifest(tmp_path / "int8")
+    scenes = [draw_scene(rng) for _ in range(30)]
+    data = EvalSet([s[0] for s in scenes], "drawn squares", truths=[s[1] for s in scenes])
+    report = compare(tmp_path / "fp32" / "model.fp32.onnx", int8_path, manifest, data, runs=5)
+    assert report["fp32"]["metric"] == 1.0 and report["int8"]["metric"] >= 0.98

@@ -44,13 +44,18 @@ def test_wrong_input_name(bundle: Path) -> None:
 
 def test_wrong_input_shape(bundle: Path) -> None:
     _with(bundle, input__shape=[1, 3, 64, 64])
-    assert "input.shape: manifest says [1, 3, 64, 64] (NCHW) but the model's input is [1, 3, 96, 96]" in check_path(bundle)
+    assert (
+        "input.shape: manifest says [1, 3, 64, 64] (NCHW) but the model's input is [1, 3, 96, 96]"
+        in check_path(bundle)
+    )
 
 
 def test_wrong_layout_for_colour(bundle: Path) -> None:
     _with(bundle, input__layout="NHWC")
-    assert any(p.startswith("input.color: RGB needs 3 channel(s) but input.shape with layout NHWC has 96")
-               for p in check_path(bundle))
+    assert any(
+        p.startswith("input.color: RGB needs 3 channel(s) but input.shape with layout NHWC has 96")
+        for p in check_path(bundle)
+    )
 
 
 def test_wrong_dtype(bundle: Path) -> None:
@@ -62,14 +67,19 @@ def test_unknown_output_name(bundle: Path) -> None:
     data = ssd_manifest()
     data["outputs"][0]["name"] = "bboxes"
     bundle.write_text(json.dumps(data))
-    assert "outputs: manifest names output 'bboxes' but the model's outputs are ['boxes', 'scores']" in check_path(bundle)
+    assert (
+        "outputs: manifest names output 'bboxes' but the model's outputs are ['boxes', 'scores']"
+        in check_path(bundle)
+    )
 
 
 def test_wrong_output_shape(bundle: Path) -> None:
     data = ssd_manifest()
     data["outputs"][1]["shape"] = [1, 49, 4]
     bundle.write_text(json.dumps(data))
-    assert "outputs[scores].shape: manifest says [1, 49, 4] but the model produces [1, 49, 3]" in check_path(bundle)
+    assert "outputs[scores].shape: manifest says [1, 49, 4] but the model produces [1, 49, 3]" in check_path(
+        bundle
+    )
 
 
 def test_label_count_mismatch(bundle: Path) -> None:
@@ -83,7 +93,9 @@ def test_label_count_mismatch(bundle: Path) -> None:
 def test_wrong_decoder_type(bundle: Path) -> None:
     _with(bundle, decoder__type="yolo")
     problems = check_path(bundle)
-    assert any(p.startswith("labels: 3 labels fit neither yolo v5 [1, K, 8] nor v8 [1, 7, K]") for p in problems)
+    assert any(
+        p.startswith("labels: 3 labels fit neither yolo v5 [1, K, 8] nor v8 [1, 7, K]") for p in problems
+    )
 
 
 def test_sha_and_size_mismatch(bundle: Path) -> None:

@@ -65,15 +65,49 @@ def test_cli_steps_one_by_one(tmp_path: Path, smoke_build) -> None:
     assert main(["check-manifest", str(tmp_path / "user.json")]) == 0
 
     video = write_video(SyntheticVideo(seed=5, duration_s=1.0), tmp_path / "calib.mp4")
-    for calib, out in ((str(video), "q_video"), (str(tmp_path / "stills"), "q_folder"), ("rendered", "q_rendered")):
-        assert main(["quantize", "--manifest", str(tmp_path / "user.json"), "--calib", calib, "--count", "4",
-                     "--out", str(tmp_path / out)]) == 0
+    for calib, out in (
+        (str(video), "q_video"),
+        (str(tmp_path / "stills"), "q_folder"),
+        ("rendered", "q_rendered"),
+    ):
+        assert (
+            main(
+                [
+                    "quantize",
+                    "--manifest",
+                    str(tmp_path / "user.json"),
+                    "--calib",
+                    calib,
+                    "--count",
+                    "4",
+                    "--out",
+                    str(tmp_path / out),
+                ]
+            )
+            == 0
+        )
         manifest, _ = load_manifest(tmp_path / out)
         assert manifest.quantization["calibration_frames"] == 4 and manifest.quantization["per_channel"]
 
     report = tmp_path / "eval.json"
-    assert main(["evaluate", "--manifest", str(tmp_path / "q_video" / "manifest.json"), "--fp32", str(fp32),
-                 "--count", "4", "--runs", "3", "--json", str(report)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--manifest",
+                str(tmp_path / "q_video" / "manifest.json"),
+                "--fp32",
+                str(fp32),
+                "--count",
+                "4",
+                "--runs",
+                "3",
+                "--json",
+                str(report),
+            ]
+        )
+        == 0
+    )
     data = json.loads(report.read_text())
     assert data["metric"] == "centroid_f1" and data["data"]["samples"] == 4
     assert set(data["int8"]) >= {"metric", "bytes", "p50_ms", "p99_ms"}
@@ -85,8 +119,18 @@ def test_cli_steps_one_by_one(tmp_path: Path, smoke_build) -> None:
 def test_bad_calibration_source_is_a_clear_error(tmp_path: Path, smoke_build, capsys) -> None:
     models, _, _ = smoke_build
     (tmp_path / "empty").mkdir()
-    code = main(["quantize", "--manifest", str(models / "fomo-street" / "manifest.json"),
-                 "--model", str(models / "fomo-street" / "model.fp32.onnx"),
-                 "--calib", str(tmp_path / "empty"), "--out", str(tmp_path / "q")])
+    code = main(
+        [
+            "quantize",
+            "--manifest",
+            str(models / "fomo-street" / "manifest.json"),
+            "--model",
+            str(models / "fomo-street" / "model.fp32.onnx"),
+            "--calib",
+            str(tmp_path / "empty"),
+            "--out",
+            str(tmp_path / "q"),
+        ]
+    )
     assert code == 2
     assert "no images" in capsys.readouterr().err

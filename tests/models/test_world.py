@@ -118,7 +118,9 @@ def test_bad_arguments_are_refused() -> None:
 
 
 def test_world_does_not_import_torch_or_onnx() -> None:
-    code = ("import sys, firmware_models.world as w; w.SyntheticVideo(seed=1, duration_s=0.5)[0]; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'onnx', 'onnxruntime')))")
+    code = (
+        "import sys, firmware_models.world as w; w.SyntheticVideo(seed=1, duration_s=0.5)[0]; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'onnx', 'onnxruntime')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

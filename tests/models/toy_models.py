@@ -27,14 +27,20 @@ COLOURS_BGR = {"red": (0, 0, 230), "blue": (230, 0, 0)}
 
 
 def anchors() -> np.ndarray:
-    boxes = [(x * STRIDE, y * STRIDE, x * STRIDE + WINDOW, y * STRIDE + WINDOW) for y in range(GRID) for x in range(GRID)]
+    boxes = [
+        (x * STRIDE, y * STRIDE, x * STRIDE + WINDOW, y * STRIDE + WINDOW)
+        for y in range(GRID)
+        for x in range(GRID)
+    ]
     return (np.asarray(boxes, np.float32) / SIZE)[None]
 
 
 def build_ssd(path: Path) -> Path:
     k = GRID * GRID
     inits = [
-        numpy_helper.from_array(np.array([[1, -1, -1], [-1, -1, 1]], np.float32).reshape(2, 3, 1, 1), "colour_w"),
+        numpy_helper.from_array(
+            np.array([[1, -1, -1], [-1, -1, 1]], np.float32).reshape(2, 3, 1, 1), "colour_w"
+        ),
         numpy_helper.from_array(np.zeros(2, np.float32), "colour_b"),
         numpy_helper.from_array(np.array([1, 2, k], np.int64), "shape_2k"),
         numpy_helper.from_array(np.array(40.0, np.float32), "gain"),
@@ -45,8 +51,14 @@ def build_ssd(path: Path) -> Path:
     nodes = [
         helper.make_node("Conv", ["input", "colour_w", "colour_b"], ["colour"], name="colour"),
         helper.make_node("Relu", ["colour"], ["colour_pos"]),
-        helper.make_node("AveragePool", ["colour_pos"], ["cover"], kernel_shape=[WINDOW, WINDOW],
-                         strides=[STRIDE, STRIDE], name="window"),
+        helper.make_node(
+            "AveragePool",
+            ["colour_pos"],
+            ["cover"],
+            kernel_shape=[WINDOW, WINDOW],
+            strides=[STRIDE, STRIDE],
+            name="window",
+        ),
         helper.make_node("Reshape", ["cover", "shape_2k"], ["cover_flat"]),
         helper.make_node("Transpose", ["cover_flat"], ["cover_k2"], perm=[0, 2, 1]),
         helper.make_node("Add", ["cover_k2", "offset"], ["centred"]),
@@ -58,11 +70,14 @@ def build_ssd(path: Path) -> Path:
         helper.make_node("Identity", ["anchors"], ["boxes"]),
     ]
     graph = helper.make_graph(
-        nodes, "toy-ssd",
+        nodes,
+        "toy-ssd",
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, SIZE, SIZE])]
         + [helper.make_tensor_value_info(i.name, i.data_type, list(i.dims)) for i in inits],  # old-style
-        [helper.make_tensor_value_info("boxes", TensorProto.FLOAT, [1, k, 4]),
-         helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, k, len(LABELS)])],
+        [
+            helper.make_tensor_value_info("boxes", TensorProto.FLOAT, [1, k, 4]),
+            helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, k, len(LABELS)]),
+        ],
         initializer=inits,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
@@ -75,7 +90,11 @@ def build_ssd(path: Path) -> Path:
 def ssd_manifest(model_file: str = "model.fp32.onnx") -> dict:
     k = GRID * GRID
     return {
-        "name": "toy-ssd", "version": "0.1.0", "task": "detection", "file": model_file, "precision": "fp32",
+        "name": "toy-ssd",
+        "version": "0.1.0",
+        "task": "detection",
+        "file": model_file,
+        "precision": "fp32",
         "input": {"name": "input", "shape": [1, 3, SIZE, SIZE], "layout": "NCHW", "color": "RGB"},
         "outputs": [{"name": "boxes", "shape": [1, k, 4]}, {"name": "scores", "shape": [1, k, len(LABELS)]}],
         "decoder": {"type": "ssd", "score_threshold": 0.5, "iou_threshold": 0.3, "background_index": 0},
@@ -110,3 +129,66 @@ def write_fp32_bundle(directory: Path) -> Path:
     path = directory / "manifest.json"
     path.write_text(json.dumps(ssd_manifest(), indent=2))
     return path
+
+
+def build_yolo_v8(path: Path) -> Path:
+    """The same colour-window detector as a YOLOv8-style head: ``[1, 4+N, K]`` with cx, cy, w, h in input
+    pixels and N=2 class scores (no background class, no objectness)."""
+    k = GRID * GRID
+    xyxy = anchors()[0] * SIZE
+    cxcywh = np.stack(
+        [
+            (xyxy[:, 0] + xyxy[:, 2]) / 2,
+            (xyxy[:, 1] + xyxy[:, 3]) / 2,
+            xyxy[:, 2] - xyxy[:, 0],
+            xyxy[:, 3] - xyxy[:, 1],
+        ]
+    )[None].astype(np.float32)
+    inits = [
+        numpy_helper.from_array(
+            np.array([[1, -1, -1], [-1, -1, 1]], np.float32).reshape(2, 3, 1, 1), "colour_w"
+        ),
+        numpy_helper.from_array(np.zeros(2, np.float32), "colour_b"),
+        numpy_helper.from_array(np.array([1, 2, k], np.int64), "shape_2k"),
+        numpy_helper.from_array(np.array(40.0, np.float32), "gain"),
+        numpy_helper.from_array(np.array(-0.8, np.float32), "offset"),
+        numpy_helper.from_array(cxcywh, "anchors_cxcywh"),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["images", "colour_w", "colour_b"], ["colour"]),
+        helper.make_node("Relu", ["colour"], ["colour_pos"]),
+        helper.make_node(
+            "AveragePool", ["colour_pos"], ["cover"], kernel_shape=[WINDOW, WINDOW], strides=[STRIDE, STRIDE]
+        ),
+        helper.make_node("Reshape", ["cover", "shape_2k"], ["cover_flat"]),
+        helper.make_node("Add", ["cover_flat", "offset"], ["centred"]),
+        helper.make_node("Mul", ["centred", "gain"], ["logit"]),
+        helper.make_node("Sigmoid", ["logit"], ["class_scores"]),
+        helper.make_node("Concat", ["anchors_cxcywh", "class_scores"], ["output0"], axis=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "toy-yolo-v8",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, SIZE, SIZE])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 6, k])],
+        initializer=inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def yolo_manifest(model_file: str = "model.fp32.onnx") -> dict:
+    return {
+        "name": "toy-yolo",
+        "version": "0.1.0",
+        "task": "detection",
+        "file": model_file,
+        "precision": "fp32",
+        "input": {"name": "images", "shape": [1, 3, SIZE, SIZE]},
+        "outputs": [{"name": "output0", "shape": [1, 6, GRID * GRID]}],
+        "decoder": {"type": "yolo", "score_threshold": 0.5, "iou_threshold": 0.3, "params": {"version": 8}},
+        "labels": ["red", "blue"],
+    }

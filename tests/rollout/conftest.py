@@ -33,14 +33,25 @@ def baseline() -> Path:
 
 
 @pytest.fixture
-def device_factory(mosquitto, tmp_path: Path, hub_keys, frames, baseline) -> Iterator[Callable[..., SimulatedDevice]]:
+def device_factory(
+    mosquitto, tmp_path: Path, hub_keys, frames, baseline
+) -> Iterator[Callable[..., SimulatedDevice]]:
     devices: list[SimulatedDevice] = []
 
     def make(device_id: str, **kwargs) -> SimulatedDevice:
         kwargs.setdefault("health", HealthConfig(min_inferences=8, max_seconds=30))
         kwargs.setdefault("fps", 20.0)
-        device = SimulatedDevice(device_id, mosquitto.host, mosquitto.port, tmp_path / "stores" / device_id,
-                                 hub_keys[1], kwargs.pop("baseline", baseline), frames, **kwargs).start()
+        public_key = kwargs.pop("public_key", hub_keys[1])
+        device = SimulatedDevice(
+            device_id,
+            mosquitto.host,
+            mosquitto.port,
+            tmp_path / "stores" / device_id,
+            public_key,
+            kwargs.pop("baseline", baseline),
+            frames,
+            **kwargs,
+        ).start()
         devices.append(device)
         return device
 
@@ -54,3 +65,75 @@ def plain_hub(mosquitto, tmp_path: Path) -> Iterator[PlainHub]:
     hub = PlainHub(mosquitto.host, mosquitto.port, tmp_path / "hub-blobs")
     yield hub
     hub.close()
+
+
+class RolloutHub:
+    """The real hub side: app + SQLite + registry + signing key + the rollout service on Mosquitto."""
+
+    PASSWORD = "rollout-admin-pw-1"
+
+    def __init__(self, mosquitto, instance: Path):
+        from cloud_hub import create_app
+        from cloud_hub import db as hub_db
+        from cloud_hub.rollout.keys import init_keys, key_dir, load_signing_key
+        from cloud_hub.rollout.registry import blob_dir
+        from cloud_hub.rollout.service import RolloutService
+
+        url = f"sqlite:///{instance / 'hub.db'}"
+        self.app = create_app(
+            {"instance_path": str(instance), "database_url": url, "mqtt_url": mosquitto.url}
+        )
+        hub_db.upgrade(url)
+        _, self.public_key = init_keys(key_dir(instance))
+        self.key = load_signing_key(key_dir(instance))
+        self.blobs = blob_dir(instance)
+        self.engine = self.app.extensions["edgesight.engine"]
+        self.service = RolloutService(
+            self.engine, mosquitto.url, "edgesight/v1", self.blobs, self.key, tick_s=0.1
+        ).start()
+
+    def session(self):
+        from sqlalchemy.orm import Session
+
+        return Session(self.engine, expire_on_commit=False)
+
+    def register(self, model_dir: Path):
+        from cloud_hub.rollout.registry import register
+
+        with self.session() as db:
+            row, _ = register(db, model_dir / "model.onnx", model_dir / "manifest.json", self.blobs, self.key)
+            return row
+
+    def summary(self, campaign_id: str) -> dict:
+        from cloud_hub.rollout import campaigns
+        from cloud_hub.rollout.views import campaign_summary
+
+        with self.session() as db:
+            return campaign_summary(db, campaigns.get(db, campaign_id))
+
+    def logged_in_client(self):
+        from sqlalchemy.orm import Session
+
+        from cloud_hub import auth
+
+        with Session(self.engine) as db:
+            auth.create_user(db, "operator", self.PASSWORD, "admin")
+        client = self.app.test_client()
+        client.get("/login")
+        with client.session_transaction() as session:
+            csrf = session["csrf"]
+        client.post("/login", data={"username": "operator", "password": self.PASSWORD, "csrf_token": csrf})
+        with client.session_transaction() as session:
+            client.csrf = session["csrf"]
+        return client
+
+    def stop(self) -> None:
+        self.service.stop()
+        self.engine.dispose()
+
+
+@pytest.fixture
+def rollout_hub(mosquitto, tmp_path: Path) -> Iterator[RolloutHub]:
+    hub = RolloutHub(mosquitto, tmp_path / "instance")
+    yield hub
+    hub.stop()

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import onnx
 import paho.mqtt.client as mqtt
 from onnx import numpy_helper
@@ -47,8 +48,13 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "c
 
 
 # ------------------------------------------------------------------------------- derived models
-def repackage(src: Path, dst: Path, version: str, manifest_changes: dict[str, Any] | None = None,
-              model_file: Path | None = None) -> Path:
+def repackage(
+    src: Path,
+    dst: Path,
+    version: str,
+    manifest_changes: dict[str, Any] | None = None,
+    model_file: Path | None = None,
+) -> Path:
     """The same model (or ``model_file``) with a new version and optional manifest edits."""
     dst.mkdir(parents=True, exist_ok=True)
     manifest = json.loads((src / "manifest.json").read_text())
@@ -69,13 +75,18 @@ def repackage(src: Path, dst: Path, version: str, manifest_changes: dict[str, An
 
 
 def broken_export(src: Path, dst: Path, version: str) -> Path:
-    """A damaged export: the last weight tensor of the graph zeroed (as a botched conversion does).
-    Its golden file is the original's, so its outputs no longer match them."""
+    """A botched export: the output layer's channels rotated by one (the class order scrambled, as a
+    wrong label map in a conversion script does). Its golden file is the original's, so the outputs
+    no longer match it."""
     model = onnx.load(str(src / "model.onnx"))
-    candidates = [t for t in model.graph.initializer if t.data_type == onnx.TensorProto.INT8 and len(t.dims) > 1]
-    target = candidates[-1] if candidates else model.graph.initializer[-1]
-    array = numpy_helper.to_array(target)
-    target.CopyFrom(numpy_helper.from_array(array * 0, target.name))
+    weights = [t for t in model.graph.initializer if len(t.dims) > 1]
+    prefix = weights[-1].name.rsplit(".", 1)[0] + "."
+    classes = weights[-1].dims[0]
+    for tensor in model.graph.initializer:
+        if tensor.name.startswith(prefix) and tensor.dims and tensor.dims[0] == classes:
+            tensor.CopyFrom(
+                numpy_helper.from_array(np.roll(numpy_helper.to_array(tensor), 1, axis=0), tensor.name)
+            )
     dst.mkdir(parents=True, exist_ok=True)
     tmp = dst / "broken.onnx"
     onnx.save(model, str(tmp))
@@ -90,12 +101,27 @@ def bundle_of(model_dir: Path) -> tuple[bytes, str, dict]:
     return data, hashlib.sha256(data).hexdigest(), manifest.model_dump(mode="json", exclude_none=True)
 
 
-def make_offer(key, model_dir: Path, campaign_id: str = "c-test", chunk_size: int = 32 * 1024,
-               rollback: bool = False, shadow: bool = False, signed: bool = True) -> tuple[ModelOffer, bytes]:
+def make_offer(
+    key,
+    model_dir: Path,
+    campaign_id: str = "c-test",
+    chunk_size: int = 32 * 1024,
+    rollback: bool = False,
+    shadow: bool = False,
+    signed: bool = True,
+) -> tuple[ModelOffer, bytes]:
     data, sha, manifest = bundle_of(model_dir)
-    offer = ModelOffer(campaign_id=campaign_id, name=manifest["name"], version=manifest["version"], sha256=sha,
-                       size_bytes=len(data), chunk_size=chunk_size, manifest=manifest, rollback=rollback,
-                       shadow=shadow)
+    offer = ModelOffer(
+        campaign_id=campaign_id,
+        name=manifest["name"],
+        version=manifest["version"],
+        sha256=sha,
+        size_bytes=len(data),
+        chunk_size=chunk_size,
+        manifest=manifest,
+        rollback=rollback,
+        shadow=shadow,
+    )
     if signed and key is not None:
         offer = offer.model_copy(update={"signature": sign(key, offer.signed_bytes())})
     return offer, data
@@ -119,9 +145,10 @@ class PlainHub:
         self.server = ChunkServer(self._publish_chunk, self._grant, TOPICS, max_bytes_per_s).start()
         self.client.on_message = self._on_message
         connected = threading.Event()
-        self.client.on_connect = lambda c, *_: (c.subscribe([(self.server.request_filter, 1),
-                                                             (TOPICS.all_devices(TopicKind.MODEL_STATE), 1)]),
-                                                connected.set())
+        self.client.on_connect = lambda c, *_: (
+            c.subscribe([(self.server.request_filter, 1), (TOPICS.all_devices(TopicKind.MODEL_STATE), 1)]),
+            connected.set(),
+        )
         self.client.connect(host, port)
         self.client.loop_start()
         assert connected.wait(10)

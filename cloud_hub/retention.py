@@ -1,0 +1,131 @@
+"""Retention: old events, telemetry, dead letters and snapshots are deleted in small batches, and the
+snapshot directory is kept under its disk cap (oldest first). Small batches keep each transaction
+short so ingest and the dashboard never wait long behind a cleanup.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from sqlalchemy import Engine, delete, func, select
+
+from cloud_hub.models import DeadLetter, Event, Snapshot, Telemetry
+from cloud_hub.snapshots import SnapshotStore
+
+log = logging.getLogger(__name__)
+
+BATCH = 5000
+ORPHAN_GRACE_S = 3600  # a file may be written shortly before its row commits
+
+
+class Retention:
+    def __init__(self, engine: Engine, snapshot_dir: str, days: float | None, cap_mb: float | None):
+        self.engine = engine
+        self.store = SnapshotStore(snapshot_dir)
+        self.days = days
+        self.cap_bytes = int(cap_mb * 1024 * 1024) if cap_mb else None
+
+    def _delete_older(self, model, column, cutoff: float) -> int:
+        total = 0
+        while True:
+            with self.engine.begin() as conn:
+                ids = select(model.id).where(column < cutoff).limit(BATCH).scalar_subquery()
+                deleted = conn.execute(delete(model).where(model.id.in_(ids))).rowcount
+            total += deleted
+            if deleted < BATCH:
+                return total
+
+    def _delete_snapshot_rows(self, rows: list[tuple[int, str]]) -> int:
+        """Delete rows, then the files no remaining row points at; returns bytes freed."""
+        if not rows:
+            return 0
+        with self.engine.begin() as conn:
+            conn.execute(delete(Snapshot).where(Snapshot.id.in_([r[0] for r in rows])))
+            paths = {r[1] for r in rows}
+            still_used = set(conn.execute(select(Snapshot.path).where(Snapshot.path.in_(paths))).scalars())
+        return sum(self.store.delete(p) for p in paths - still_used)
+
+    def expire_snapshots(self, cutoff: float) -> tuple[int, int]:
+        count = freed = 0
+        while True:
+            with self.engine.connect() as conn:
+                rows = conn.execute(select(Snapshot.id, Snapshot.path).where(Snapshot.received_at < cutoff)
+                                    .limit(BATCH)).all()
+            freed += self._delete_snapshot_rows([tuple(r) for r in rows])
+            count += len(rows)
+            if len(rows) < BATCH:
+                return count, freed
+
+    def enforce_cap(self) -> tuple[int, int]:
+        """Oldest snapshots go first until the directory is under the cap."""
+        if self.cap_bytes is None:
+            return 0, 0
+        usage = self.store.usage_bytes()
+        count = freed = 0
+        while usage > self.cap_bytes:
+            with self.engine.connect() as conn:
+                oldest = conn.execute(select(Snapshot.id, Snapshot.path, Snapshot.size_bytes)
+                                      .order_by(Snapshot.received_at, Snapshot.id).limit(500)).all()
+            if not oldest:
+                break
+            rows, planned = [], 0
+            for row in oldest:  # just enough of the oldest to get under the cap
+                rows.append((row.id, row.path))
+                planned += row.size_bytes
+                if usage - planned <= self.cap_bytes:
+                    break
+            released = self._delete_snapshot_rows(rows)
+            usage -= released
+            freed += released
+            count += len(rows)
+        return count, freed
+
+    def sweep_orphans(self) -> int:
+        """Files no row points at (a crash between write and commit, a deleted device)."""
+        with self.engine.connect() as conn:
+            known = set(conn.execute(select(Snapshot.path)).scalars())
+        removed = 0
+        for path in self.store.root.glob("*/*/*.jpg"):
+            rel = path.relative_to(self.store.root).as_posix()
+            if rel not in known and path.stat().st_mtime < time.time() - ORPHAN_GRACE_S:
+                removed += self.store.delete(rel) > 0
+        return removed
+
+    def run(self) -> dict[str, int]:
+        report = {"events": 0, "telemetry": 0, "dead_letters": 0, "snapshots": 0, "snapshot_bytes": 0}
+        if self.days is not None:
+            cutoff = time.time() - self.days * 86400
+            report["events"] = self._delete_older(Event, Event.ts, cutoff)
+            report["telemetry"] = self._delete_older(Telemetry, Telemetry.ts, cutoff)
+            report["dead_letters"] = self._delete_older(DeadLetter, DeadLetter.received_at, cutoff)
+            report["snapshots"], report["snapshot_bytes"] = self.expire_snapshots(cutoff)
+        report["orphans"] = self.sweep_orphans() if self.store.root.exists() else 0
+        capped, freed = self.enforce_cap()
+        report["snapshots"] += capped
+        report["snapshot_bytes"] += freed
+        log.info("retention pass", extra={"report": report})
+        return report
+
+    def remaining_events(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(Event)).scalar_one())
+
+
+class RetentionThread(threading.Thread):
+    """Runs a retention pass every ``interval_s`` until ``stop`` is set (part of `cloud-hub ingest`)."""
+
+    def __init__(self, retention: Retention, stop: threading.Event, interval_s: float = 3600):
+        super().__init__(name="retention", daemon=True)
+        self.retention = retention
+        self.stop_event = stop
+        self.interval_s = interval_s
+
+    def run(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                self.retention.run()
+            except Exception:  # retention must never take ingest down; it retries next interval
+                log.exception("retention pass failed")
+            self.stop_event.wait(self.interval_s)

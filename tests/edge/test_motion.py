@@ -1,0 +1,64 @@
+"""Motion gate: finds what moves, ignores masks and global light changes, and keeps the CNN idle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge_agent.config import CameraConfig, MotionConfig, RuntimeConfig
+from edge_agent.motion import MotionDetector
+from edge_agent.pipeline import CameraPipeline
+from edge_agent.replay import replay
+
+
+def scene(x: int | None, brightness: int = 160, noise_seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(noise_seed)
+    img = np.clip(rng.normal(brightness, 3, (120, 200, 3)), 0, 255).astype(np.uint8)  # sensor noise
+    if x is not None:
+        cv2.rectangle(img, (x, 50), (x + 20, 80), (0, 0, 255), -1)  # luminance 76 vs 160
+    return img
+
+
+def test_still_noisy_scene_has_no_motion_and_a_moving_block_is_boxed():
+    detector = MotionDetector(MotionConfig())
+    assert all(not detector.detect(scene(None, noise_seed=i)).moving for i in range(10))
+    result = detector.detect(scene(120, noise_seed=11))
+    assert result.moving
+    x1, y1, x2, y2 = max(result.boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
+    assert x1 <= 120 / 200 <= x2 and y1 <= 65 / 120 <= y2
+
+
+def test_masked_region_never_counts():
+    mask = [[[0.5, 0.0], [1.0, 0.0], [1.0, 1.0], [0.5, 1.0]]]
+    detector = MotionDetector(MotionConfig(mask=mask))
+    detector.detect(scene(None))
+    assert not detector.detect(scene(150)).moving  # right half is masked
+    assert detector.detect(scene(30)).moving
+
+
+def test_lights_switching_on_recalibrates_instead_of_triggering():
+    detector = MotionDetector(MotionConfig())
+    detector.detect(scene(None, brightness=60))
+    result = detector.detect(scene(None, brightness=200))
+    assert result.calibrating and not result.moving
+    assert not detector.detect(scene(None, brightness=200, noise_seed=5)).moving
+
+
+def test_cnn_runs_only_around_motion_plus_periodic_checks(red_model: Path):
+    camera = CameraConfig.model_validate({
+        "name": "c", "source": "synthetic:street", "model": {"path": str(red_model)},
+        "motion": {"periodic_s": 5.0, "hold_s": 0.5},
+    })
+    pipeline = CameraPipeline(camera, RuntimeConfig(warmup_runs=0))
+    # 20 s at 10 fps: still for 10 s, a block crosses in 2 s, still again.
+    frames = [scene(None, noise_seed=i) for i in range(100)]
+    frames += [scene(10 + 9 * i, noise_seed=100 + i) for i in range(20)]
+    frames += [scene(None, noise_seed=200 + i) for i in range(80)]
+    result = replay(pipeline, frames, fps=10.0)
+    share = pipeline.stats.cnn_frames / result.processed
+    assert 20 <= pipeline.stats.cnn_frames <= 40, pipeline.stats.cnn_frames  # motion + hold + periodic
+    assert share < 0.2
+    flags = list(pipeline.stats.cnn_flags)
+    assert all(flags[101:120])  # every frame while the block moves (the first moving frame is 100)

@@ -1,0 +1,132 @@
+"""Tracker and rules as pure logic: scripted detections in, debounced events out."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edge_agent.config import CameraConfig, TrackerConfig
+from edge_agent.model.decoders import Detection
+from edge_agent.rules import RuleEngine
+from edge_agent.tracker import Tracker
+from shared.payloads import EventKind, EventPhase
+
+
+def camera(**rules) -> CameraConfig:
+    return CameraConfig.model_validate({"name": "c", "source": "synthetic:street", "model": {"path": "m"}, **rules})
+
+
+def box_at(cx: float, cy: float, half: float = 0.04) -> tuple[float, float, float, float]:
+    return (cx - half, cy - half, cx + half, cy + half)
+
+
+def run(cam: CameraConfig, paths: list[list[tuple[float, float] | None]], fps: float = 10.0, signals=None):
+    """paths[i] = per-frame centre of object i (None = not detected that frame). Returns all events."""
+    tracker, rules = Tracker(cam.tracker), RuleEngine(cam)
+    for name, state in (signals or {}).items():
+        rules.set_signal(name, state)
+    events = []
+    frames = max(len(p) for p in paths)
+    for f in range(frames):
+        dets = [Detection("person", 0.9, box_at(*p[f])) for p in paths if f < len(p) and p[f] is not None]
+        ts = f / fps
+        update = tracker.update(dets, ts)
+        events += rules.process(update, ts, tracked=True)
+    update = tracker.update([], frames / fps)
+    events += rules.process(update, frames / fps, tracked=True)
+    for _ in range(cam.tracker.max_age + 1):
+        frames += 1
+        events += rules.process(tracker.update([], frames / fps), frames / fps, tracked=True)
+    return events
+
+
+def walk(x0, y0, x1, y1, n):
+    return [(x0 + (x1 - x0) * i / (n - 1), y0 + (y1 - y0) * i / (n - 1)) for i in range(n)]
+
+
+def kinds(events):
+    return [(e.kind, e.phase) for e in events]
+
+
+def test_one_object_is_one_start_and_one_end_despite_missed_detections():
+    path = walk(0.1, 0.5, 0.9, 0.5, 40)
+    for i in (10, 11, 25):  # a detector that misses a few frames
+        path[i] = None
+    events = run(camera(), [path])
+    assert kinds(events) == [(EventKind.OBJECT, EventPhase.START), (EventKind.OBJECT, EventPhase.END)]
+
+
+def test_single_frame_false_positive_gives_no_event():
+    assert run(camera(), [[None] * 5 + [(0.5, 0.5)] + [None] * 5]) == []
+
+
+def test_two_crossing_objects_keep_their_identities():
+    a, b = walk(0.1, 0.4, 0.9, 0.6, 30), walk(0.9, 0.4, 0.1, 0.6, 30)
+    lines = [{"name": "mid", "a": [0.5, 0.0], "b": [0.5, 1.0], "positive": "B->A", "negative": "A->B"}]
+    events = run(camera(lines=lines), [a, b])
+    crossings = [(e.track.id, e.direction) for e in events if e.kind is EventKind.LINE]
+    assert sorted(d for _, d in crossings) == ["A->B", "B->A"]
+    assert len({t for t, _ in crossings}) == 2
+    assert kinds(events).count((EventKind.OBJECT, EventPhase.START)) == 2
+
+
+def test_line_crossing_counts_per_direction_and_ignores_jitter_on_the_line():
+    lines = [{"name": "mid", "a": [0.5, 0.0], "b": [0.5, 1.0], "positive": "left", "negative": "right"}]
+    jitter = [(0.5 + 0.005 * (-1) ** i, 0.5) for i in range(20)]  # dithering on the line itself
+    path = walk(0.2, 0.5, 0.5, 0.5, 10) + jitter + walk(0.5, 0.5, 0.8, 0.5, 10) + walk(0.8, 0.5, 0.2, 0.5, 15)
+    events = [e for e in run(camera(lines=lines), [path]) if e.kind is EventKind.LINE]
+    assert [(e.direction, e.count) for e in events] == [("right", 1), ("left", 1)]
+
+
+def test_passing_beside_a_short_segment_is_not_a_crossing():
+    lines = [{"name": "short", "a": [0.5, 0.0], "b": [0.5, 0.3]}]
+    events = run(camera(lines=lines), [walk(0.1, 0.7, 0.9, 0.7, 30)])
+    assert not [e for e in events if e.kind is EventKind.LINE]
+
+
+def test_zone_enter_exit_and_loiter_once():
+    zones = [{"name": "z", "polygon": [[0.4, 0.0], [0.6, 0.0], [0.6, 1.0], [0.4, 1.0]], "loiter_s": 2.0}]
+    path = walk(0.1, 0.5, 0.5, 0.5, 10) + [(0.5, 0.5)] * 40 + walk(0.5, 0.5, 0.9, 0.5, 10)
+    events = run(camera(zones=zones), [path])
+    zone_events = [(e.kind, e.phase) for e in events if e.zone == "z"]
+    assert zone_events == [(EventKind.ZONE, EventPhase.START), (EventKind.LOITER, EventPhase.INSTANT),
+                           (EventKind.ZONE, EventPhase.END)]
+    loiter = next(e for e in events if e.kind is EventKind.LOITER)
+    assert loiter.value >= 2.0
+
+
+def test_crowd_starts_after_dwell_and_ends_when_people_leave():
+    zones = [{"name": "square", "polygon": [[0.2, 0.2], [0.8, 0.2], [0.8, 0.8], [0.2, 0.8]],
+              "crowd_count": 3, "crowd_for_s": 1.0}]
+    paths = [[(0.3 + 0.15 * k, 0.5)] * 30 + [None] * 20 for k in range(3)]
+    events = [e for e in run(camera(zones=zones), paths) if e.kind is EventKind.CROWD]
+    assert [(e.phase, e.count) for e in events] == [(EventPhase.START, 3), (EventPhase.END, 0)]
+
+
+def test_speed_between_two_calibrated_lines_and_speeding_flag():
+    lines = [{"name": "l1", "a": [0.3, 0.0], "b": [0.3, 1.0]}, {"name": "l2", "a": [0.7, 0.0], "b": [0.7, 1.0]}]
+    speed = [{"name": "s", "lines": ["l1", "l2"], "distance_m": 10.0, "limit_mps": 8.0}]
+    # 0.02 of the frame per frame at 10 fps: 0.4 of the frame (10 m) takes 2 s → 5 m/s.
+    slow = walk(0.1, 0.5, 0.9, 0.5, 41)
+    fast = walk(0.1, 0.5, 0.9, 0.5, 11)  # 0.08 per frame → 20 m/s
+    cam = camera(lines=lines, speed=speed)
+    (s_slow,) = [e for e in run(cam, [slow]) if e.kind is EventKind.SPEED]
+    (s_fast,) = [e for e in run(cam, [fast]) if e.kind is EventKind.SPEED]
+    assert np.isclose(s_slow.value, 5.0, rtol=0.05) and s_slow.attributes["speeding"] is False
+    assert np.isclose(s_fast.value, 20.0, rtol=0.05) and s_fast.attributes["speeding"] is True
+
+
+def test_red_light_only_while_the_signal_is_red():
+    lines = [{"name": "stop", "a": [0.5, 0.0], "b": [0.5, 1.0]}]
+    red = [{"name": "rl", "line": "stop", "signal": "light"}]
+    path = walk(0.1, 0.5, 0.9, 0.5, 20)
+    cam = camera(lines=lines, red_light=red)
+    assert [e.kind for e in run(cam, [path], signals={"light": "red"})].count(EventKind.RED_LIGHT) == 1
+    assert [e.kind for e in run(cam, [path], signals={"light": "green"})].count(EventKind.RED_LIGHT) == 0
+
+
+def test_tracker_min_hits_and_max_age():
+    tracker = Tracker(TrackerConfig(min_hits=3, max_age=2))
+    det = [Detection("car", 0.8, box_at(0.5, 0.5))]
+    assert [len(tracker.update(det, t / 10).started) for t in range(4)] == [0, 0, 1, 0]
+    ended = [len(tracker.update([], (4 + t) / 10).ended) for t in range(4)]
+    assert ended == [0, 0, 1, 0]

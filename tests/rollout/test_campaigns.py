@@ -1,0 +1,146 @@
+"""Campaigns end to end: registry → signed offers → chunk server → real updaters → states → waves."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from cloud_hub.rollout import campaigns
+from edge_agent.updater.config import HealthConfig
+from tests.rollout.support import repackage, wait_for
+
+
+def _create(hub, model, devices: list[str], **kwargs):
+    with hub.session() as db:
+        return campaigns.create(db, hub.key, model, ",".join(devices), **kwargs).id
+
+
+def _state(hub, campaign_id: str) -> str:
+    return hub.summary(campaign_id)["state"]
+
+
+def test_canary_then_two_waves_reach_every_device(
+    rollout_hub, device_factory, baseline, tmp_path: Path
+) -> None:
+    ids = [f"fleet-{i}" for i in range(6)]
+    devices = [device_factory(d, public_key=rollout_hub.public_key) for d in ids]
+    model = rollout_hub.register(repackage(baseline, tmp_path / "v110", "1.1.0"))
+    campaign_id = _create(
+        rollout_hub, model, ids, canary=1, waves=[0.5, 1.0], max_failure=0.1, max_concurrent=2
+    )
+
+    wait_for(lambda: _state(rollout_hub, campaign_id) == "completed", timeout=90, what="campaign completed")
+    summary = rollout_hub.summary(campaign_id)
+    assert [w["total"] for w in summary["waves"]] == [1, 2, 3]
+    assert summary["counts"] == {"ACTIVE": 6} and summary["percent"] == 100.0
+    assert all(d.camera.active_ref == "fomo-street@1.1.0" for d in devices)
+    rows = {d["device_id"]: d for d in summary["devices"]}
+    with rollout_hub.session() as db:
+        offered = {r.device_id: r.offered_at for r in campaigns.devices_of(db, campaign_id)}
+    for later, earlier in ((1, 0), (2, 1)):
+        first_of_later = min(offered[d] for d, r in rows.items() if r["wave"] == later)
+        last_of_earlier = max(r["updated_at"] for r in rows.values() if r["wave"] == earlier)
+        assert first_of_later >= last_of_earlier, f"wave {later} started before wave {earlier} finished"
+    total_bytes = rollout_hub.service.chunks.counters.bytes
+    assert total_bytes == 6 * model.size_bytes, "each device fetched the bundle exactly once"
+
+    client = rollout_hub.logged_in_client()
+    page = client.get(f"/rollouts/{campaign_id}").get_data(as_text=True)
+    assert "completed" in page and "6/6 active (100.0%)" in page
+    assert len(re.findall(r'<span class="percent">100.0%</span>', page)) == 3
+
+
+@pytest.mark.parametrize("cause", ["health-window", "self-test"])
+def test_failing_canary_pauses_the_campaign(
+    rollout_hub, device_factory, baseline, tmp_path: Path, cause
+) -> None:
+    ids = [f"lot-{i}" for i in range(4)]
+    if cause == "health-window":
+        # Cameras with a frame budget no model meets: the candidate fails its health window, reverted.
+        health = HealthConfig(min_inferences=8, max_latency_ms_p95=0.001)
+        model_dir, state, reason = (
+            repackage(baseline, tmp_path / "v110", "1.1.0"),
+            "ROLLED_BACK",
+            "health: p95",
+        )
+    else:
+        # Grey input declared for an RGB network: the registry (graph + golden tensors) accepts it, the
+        # device's self-test pushes a frame through the preprocessing and refuses it.
+        health = HealthConfig(min_inferences=8)
+        model_dir = repackage(baseline, tmp_path / "grey", "1.3.0", {"input": {"color": "GRAY"}})
+        state, reason = "FAILED", "self-test: a frame through"
+    devices = {d: device_factory(d, public_key=rollout_hub.public_key, health=health) for d in ids}
+    model = rollout_hub.register(model_dir)
+    campaign_id = _create(rollout_hub, model, ids, canary=1, waves=[0.5, 1.0], max_failure=0.1)
+
+    wait_for(lambda: _state(rollout_hub, campaign_id) == "paused", timeout=60, what="auto-pause")
+    summary = rollout_hub.summary(campaign_id)
+    assert summary["reason"].startswith("failures 1/1 (100%) > 10%")
+    assert summary["failures"][0]["state"] == state
+    assert summary["failures"][0]["reason"].startswith(reason)
+    assert summary["counts"] == {state: 1, "QUEUED": 3}, "no wave after a failed canary"
+    assert all(d.camera.active_ref == "fomo-street@1.0.0" for d in devices.values())
+
+    client = rollout_hub.logged_in_client()
+    page = client.get(f"/rollouts/{campaign_id}").get_data(as_text=True)
+    assert "paused" in page and summary["failures"][0]["device_id"] in page
+    response = client.post(f"/rollouts/{campaign_id}/abort", data={"csrf_token": client.csrf})
+    assert response.status_code == 302
+    wait_for(lambda: _state(rollout_hub, campaign_id) == "aborted", what="aborted")
+
+
+def test_shadow_campaign_promotes_when_thresholds_pass(
+    rollout_hub, device_factory, baseline, tmp_path
+) -> None:
+    ids = ["sh-0", "sh-1"]
+    devices = [device_factory(d, public_key=rollout_hub.public_key) for d in ids]
+    model = rollout_hub.register(repackage(baseline, tmp_path / "v120", "1.2.0"))
+    campaign_id = _create(
+        rollout_hub,
+        model,
+        ids,
+        canary=1,
+        waves=[1.0],
+        shadow=True,
+        shadow_thresholds={"min_agreement": 0.9, "max_latency_ratio": 5.0, "min_frames": 20},
+    )
+
+    wait_for(
+        lambda: _state(rollout_hub, campaign_id) == "completed", timeout=120, what="promoted and completed"
+    )
+    summary = rollout_hub.summary(campaign_id)
+    assert summary["phase"] == "rollout" and summary["counts"] == {"ACTIVE": 2}
+    assert all(d.camera.active_ref == "fomo-street@1.2.0" for d in devices)
+    assert rollout_hub.service.chunks.counters.bytes == 2 * model.size_bytes, (
+        "promotion reuses the shadow copy"
+    )
+
+
+def test_shadow_campaign_is_not_promoted_when_agreement_fails(
+    rollout_hub, device_factory, baseline, tmp_path
+) -> None:
+    # A mislabelled release: the label map rotated. Same tensors, so registry and self-test pass; its
+    # detections carry the wrong classes, which only a comparison on live frames can see.
+    import json
+
+    labels = json.loads((baseline / "manifest.json").read_text())["labels"]
+    rotated = [labels[0], *labels[2:], labels[1]]
+    ids = ["sx-0", "sx-1"]
+    devices = [device_factory(d, public_key=rollout_hub.public_key) for d in ids]
+    model = rollout_hub.register(repackage(baseline, tmp_path / "v120", "1.2.0", {"labels": rotated}))
+    campaign_id = _create(
+        rollout_hub,
+        model,
+        ids,
+        shadow=True,
+        max_failure=0.0,
+        shadow_thresholds={"min_agreement": 0.9, "max_latency_ratio": 5.0, "min_frames": 20},
+    )
+
+    wait_for(lambda: _state(rollout_hub, campaign_id) == "paused", timeout=120, what="shadow verdict")
+    summary = rollout_hub.summary(campaign_id)
+    assert summary["phase"] == "shadow" and "not promoted" in summary["reason"]
+    assert all(d["shadow"]["agreement"] < 0.9 for d in summary["devices"])
+    assert all(d.camera.active_ref == "fomo-street@1.0.0" and d.camera.swaps == 0 for d in devices)
