@@ -38,7 +38,9 @@ FIRST_SEED = 900_000_001
 log = logging.getLogger("benchmarks.events")
 
 
-def camera_for(video: SyntheticVideo, model: Path, **overrides) -> CameraConfig:
+def camera_for(
+    video: SyntheticVideo, model: Path, detect_fps: float | None = None, **overrides
+) -> CameraConfig:
     """The world's lines and zones as agent config; direction names follow the world's A/B convention."""
     lines = [
         {"name": name, "a": list(p1), "b": list(p2), "positive": "B->A", "negative": "A->B"}
@@ -46,12 +48,22 @@ def camera_for(video: SyntheticVideo, model: Path, **overrides) -> CameraConfig:
     ]
     zones = [{"name": name, "polygon": [list(p) for p in poly]} for name, poly in video.zones.items()]
     data = {
-        "name": "bench", "source": {"type": "synthetic", "seed": video.seed}, "detect_fps": video.fps,
-        "model": {"path": str(model)}, "lines": lines, "zones": zones, "events": {"anchor": "center"},
+        "name": "bench",
+        "source": {"type": "synthetic", "seed": video.seed},
+        "detect_fps": detect_fps or CameraConfig.model_fields["detect_fps"].default,
+        "model": {"path": str(model)},
+        "lines": lines,
+        "zones": zones,
+        "events": {"anchor": "center"},
         "snapshots": {"enabled": False},
     }
     data.update(overrides)
     return CameraConfig.model_validate(data)
+
+
+def stride(source_fps: float, detect_fps: float) -> int:
+    """Process every n-th frame, as the live agent does when the camera is faster than detect_fps."""
+    return max(1, round(source_fps / detect_fps))
 
 
 def true_objects(video: SyntheticVideo, min_frames: int = 3) -> int:
@@ -63,7 +75,9 @@ def true_objects(video: SyntheticVideo, min_frames: int = 3) -> int:
     return sum(1 for n in seen.values() if n >= min_frames)
 
 
-def zone_matches(pred: list[tuple[str, str, float]], truth: list[tuple[str, str, float]], tolerance: float) -> int:
+def zone_matches(
+    pred: list[tuple[str, str, float]], truth: list[tuple[str, str, float]], tolerance: float
+) -> int:
     """Greedy one-to-one matching of (zone, transition, t) by time distance."""
     used: set[int] = set()
     matched = 0
@@ -80,13 +94,16 @@ def zone_matches(pred: list[tuple[str, str, float]], truth: list[tuple[str, str,
     return matched
 
 
-def evaluate(video: SyntheticVideo, events: list[RuleEvent], truth: list[TruthEvent], tolerance: float) -> dict:
+def evaluate(
+    video: SyntheticVideo, events: list[RuleEvent], truth: list[TruthEvent], tolerance: float
+) -> dict:
     pred_lines = Counter((e.line, e.direction) for e in events if e.kind is EventKind.LINE)
     true_lines = Counter((e.name, e.direction) for e in truth if e.kind == "line")
     keys = set(pred_lines) | set(true_lines)
     pred_zones = [
         (e.zone, "zone_enter" if e.phase is EventPhase.START else "zone_exit", e.ts)
-        for e in events if e.kind is EventKind.ZONE
+        for e in events
+        if e.kind is EventKind.ZONE
     ]
     true_zones = [(e.name, e.kind, e.t) for e in truth if e.kind in ("zone_enter", "zone_exit")]
     return {
@@ -113,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scene", default="street")
     parser.add_argument("--tolerance", type=float, default=1.0, help="zone event time tolerance (s)")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
+    parser.add_argument("--detect-fps", type=float, default=None, help="default: the agent's default")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
 
@@ -120,18 +138,37 @@ def main(argv: list[str] | None = None) -> int:
     per_video = []
     model = None
     for i in range(args.videos):
-        video = SyntheticVideo(seed=FIRST_SEED + i, width=args.width, height=args.height, fps=args.fps,
-                               duration_s=args.duration, scene=args.scene)
-        pipeline = CameraPipeline(camera_for(video, args.model), runtime, model)
+        video = SyntheticVideo(
+            seed=FIRST_SEED + i,
+            width=args.width,
+            height=args.height,
+            fps=args.fps,
+            duration_s=args.duration,
+            scene=args.scene,
+        )
+        pipeline = CameraPipeline(camera_for(video, args.model, args.detect_fps), runtime, model)
         model = pipeline.model  # one session for every video
-        result = replay(pipeline, (frame.image for frame in video), fps=args.fps)
+        every = stride(args.fps, pipeline.camera.detect_fps)
+        images = (video.frame(i).image if i % every == 0 else None for i in range(len(video)))
+        result = replay(pipeline, images, fps=args.fps, stride=every)
         stats = evaluate(video, result.events, video.truth_events(), args.tolerance)
         stats["cnn_frame_share"] = round(pipeline.stats.cnn_frames / max(1, result.processed), 3)
         per_video.append(stats)
-        log.info("video %d/%d seed %d: %d frames at %.0f fps, lines %s, zones %d/%d matched of %d true, "
-                 "objects %d starts / %d true", i + 1, args.videos, video.seed, result.frames, result.fps,
-                 stats["line_counts"], stats["zone_matched"], stats["zone_pred"], stats["zone_true"],
-                 stats["object_starts"], stats["objects_true"])
+        log.info(
+            "video %d/%d seed %d: %d frames at %.0f fps, lines %s, zones %d/%d matched of %d true, "
+            "objects %d starts / %d true",
+            i + 1,
+            args.videos,
+            video.seed,
+            result.frames,
+            result.fps,
+            stats["line_counts"],
+            stats["zone_matched"],
+            stats["zone_pred"],
+            stats["zone_true"],
+            stats["object_starts"],
+            stats["objects_true"],
+        )
 
     line_true = sum(v["line_true"] for v in per_video)
     zone_pred = sum(v["zone_pred"] for v in per_video)
@@ -141,8 +178,9 @@ def main(argv: list[str] | None = None) -> int:
         "line_count_error": round(sum(v["line_abs_error"] for v in per_video) / max(1, line_true), 4),
         "zone_precision": round(matched / zone_pred, 4) if zone_pred else None,
         "zone_recall": round(matched / zone_true, 4) if zone_true else None,
-        "events_per_object": round(sum(v["object_starts"] for v in per_video)
-                                   / max(1, sum(v["objects_true"] for v in per_video)), 4),
+        "events_per_object": round(
+            sum(v["object_starts"] for v in per_video) / max(1, sum(v["objects_true"] for v in per_video)), 4
+        ),
         "videos": len(per_video),
         "seeds": [v["seed"] for v in per_video],
         "line_crossings_true": line_true,

@@ -29,7 +29,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from benchmarks.events import DEFAULT_MODEL, FIRST_SEED, camera_for, zone_matches
+from benchmarks.events import DEFAULT_MODEL, FIRST_SEED, camera_for, stride, zone_matches
 from edge_agent.config import CameraConfig, RuntimeConfig
 from edge_agent.pipeline import CameraPipeline
 from edge_agent.replay import replay
@@ -41,14 +41,21 @@ REAL_VIDEO = REPO.parent / "shared" / "data" / "video" / "one-by-one-person-dete
 log = logging.getLogger("benchmarks.pipeline")
 
 
-def frames_of(path: Path) -> Iterator[np.ndarray]:
+def frames_of(path: Path, stride: int = 1) -> Iterator[np.ndarray | None]:
+    """Every frame is decoded; only every ``stride``-th is converted to BGR (the agent's capture does the
+    same: frames the detector will not look at are grabbed, not retrieved). Others are None."""
     cap = cv2.VideoCapture(str(path))
+    index = 0
     try:
-        while True:
-            ok, image = cap.read()
-            if not ok:
-                return
-            yield image
+        while cap.grab():
+            if index % stride == 0:
+                ok, image = cap.retrieve()
+                if not ok:
+                    return
+                yield image
+            else:
+                yield None
+            index += 1
     finally:
         cap.release()
 
@@ -59,19 +66,25 @@ def decode_fps(path: Path) -> tuple[int, float]:
     return count, count / (time.perf_counter() - started)
 
 
-def run_source(name: str, path: Path, camera: CameraConfig, runtime: RuntimeConfig, fps: float) -> tuple[dict, list]:
+def run_source(
+    name: str, path: Path, camera: CameraConfig, runtime: RuntimeConfig, fps: float
+) -> tuple[dict, list]:
     frames, decode = decode_fps(path)
     decode_again = decode_fps(path)[1]  # the better of two runs: the first one warms the file cache
     pipeline = CameraPipeline(camera, runtime)
-    result = replay(pipeline, frames_of(path), fps=fps)
+    every = stride(fps, camera.detect_fps)
+    result = replay(pipeline, frames_of(path, every), fps=fps, stride=every)
     run = {
         "source": name,
         "frames": frames,
+        "detect_fps": camera.detect_fps,
+        "processed_frames": result.processed,
         "decode_fps": round(max(decode, decode_again), 1),
         "pipeline_fps": round(result.fps, 1),
         "cnn_frame_share": round(pipeline.stats.cnn_frames / max(1, result.processed), 4),
         "inference_p50_ms": round(float(np.median(pipeline.stats.inference_ms)), 3)
-        if pipeline.stats.inference_ms else None,
+        if pipeline.stats.inference_ms
+        else None,
         "events": len(result.events),
     }
     log.info("%s: %s", name, run)
@@ -104,21 +117,27 @@ def main(argv: list[str] | None = None) -> int:
     runtime = RuntimeConfig(intra_op_threads=1)
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
-        video = SyntheticVideo(seed=FIRST_SEED + 1000, width=320, height=192, fps=10.0, duration_s=args.duration,
-                               scene="static")
+        video = SyntheticVideo(
+            seed=FIRST_SEED + 1000, width=320, height=192, fps=10.0, duration_s=args.duration, scene="static"
+        )
         log.info("rendering the static scene (%d frames)", len(video))
         clip = write_video(video, Path(tmp) / "static.mp4")
-        run, events = run_source("rendered-static", clip, camera_for(video, args.model), runtime, video.fps)
+        camera = camera_for(video, args.model)
+        run, events = run_source("rendered-static", clip, camera, runtime, video.fps)
         run["missed_events"], run["true_events"] = missed(events, video)
         runs.append(run)
     if args.real_video.exists():
         cap = cv2.VideoCapture(str(args.real_video))
         fps = cap.get(cv2.CAP_PROP_FPS) or 10.0
         cap.release()
-        camera = CameraConfig.model_validate({
-            "name": "real", "source": {"type": "file", "path": str(args.real_video)}, "detect_fps": fps,
-            "model": {"path": str(args.model)}, "snapshots": {"enabled": False},
-        })
+        camera = CameraConfig.model_validate(
+            {
+                "name": "real",
+                "source": {"type": "file", "path": str(args.real_video)},
+                "model": {"path": str(args.model)},
+                "snapshots": {"enabled": False},
+            }
+        )
         runs.append(run_source(args.real_video.name, args.real_video, camera, runtime, fps)[0])
     else:
         log.info("%s not present: skipping the real video", args.real_video)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.pool import NullPool
 
 from cloud_hub.config import normalise_database_url
@@ -54,6 +54,9 @@ def upgrade(url: str, revision: str = "heads") -> None:
     engine = make_engine(url, poolclass=NullPool)
     try:
         with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Web, ingest workers and `db upgrade` may start together: one migrates, the others wait.
+                conn.execute(text("SELECT pg_advisory_xact_lock(4201520)"))
             cfg = alembic_config(url)
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)

@@ -37,6 +37,13 @@ class IngestCollector:
                                 value=time.time() - snap["last_commit_at"] if snap["last_commit_at"] else 0.0)
         yield GaugeMetricFamily("edgesight_ingest_connected", "1 while connected to the broker",
                                 value=int(snap["connected"]))
+        latency = GaugeMetricFamily("edgesight_ingest_event_latency_seconds",
+                                    "edge timestamp → commit, over the last events", labels=["quantile"])
+        latency.add_metric(["0.5"], snap["latency_p50_s"])
+        latency.add_metric(["0.99"], snap["latency_p99_s"])
+        yield latency
+        yield GaugeMetricFamily("edgesight_ingest_latency_samples", "events behind the latency quantiles",
+                                value=snap["latency_samples"])
 
 
 def serve_ingest_metrics(worker, port: int, addr: str = "0.0.0.0") -> None:

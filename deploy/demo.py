@@ -72,7 +72,9 @@ mqtt:
 cameras:
   - name: {camera}
     source: "{source}"
-    model: {model}
+    detect_fps: 5
+    model:
+      path: {model}
 outbox:
   path: {outbox}
 telemetry:

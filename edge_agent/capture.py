@@ -17,13 +17,20 @@ log = logging.getLogger(__name__)
 
 
 class LatestFrame:
-    """A one-slot mailbox. ``put`` never blocks; ``get`` waits for a frame newer than the last one read."""
+    """A one-slot mailbox. ``put`` never blocks; ``get`` waits for a frame newer than the last one read.
+
+    ``due`` (monotonic seconds) is when the consumer next wants a frame: the capture thread only grabs
+    frames before that (cheap) and materialises the first one after it. ``grabbed`` counts every camera
+    frame, ``frames_in`` the materialised ones, ``dropped`` those replaced before anyone read them.
+    """
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._frame: Frame | None = None
         self._fresh = False
         self.ended = False
+        self.due = 0.0
+        self.grabbed = 0
         self.frames_in = 0
         self.dropped = 0
 
@@ -116,9 +123,11 @@ class CaptureThread(threading.Thread):
         interval = 1.0 / self.source.fps if self.source.realtime and self.source.fps else 0.0
         next_at = time.monotonic()
         while not self.stop_event.is_set():
-            frame = self.source.read()
+            self.source.grab()
+            self.buffer.grabbed += 1
             self.backoff.reset()
-            self.buffer.put(frame)
+            if time.monotonic() >= self.buffer.due:
+                self.buffer.put(self.source.retrieve())
             if interval:
                 next_at += interval
                 delay = next_at - time.monotonic()

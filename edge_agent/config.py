@@ -152,7 +152,9 @@ class MotionConfig(Section):
     alpha: Annotated[float, Field(gt=0, le=1)] = 0.1
     lightning_ratio: Annotated[float, Field(gt=0, le=1)] = 0.8
     periodic_s: PositiveFloat = Field(default=5.0, description="inference at least this often, motion or not")
-    hold_s: Annotated[float, Field(ge=0)] = Field(default=1.0, description="keep inferring after motion stops")
+    hold_s: Annotated[float, Field(ge=0)] = Field(
+        default=1.0, description="keep inferring after motion stops"
+    )
     cnn_interval_s: Annotated[float, Field(ge=0)] = Field(
         default=0.0, description="while moving, infer at most this often (0 = every processed frame)"
     )

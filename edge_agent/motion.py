@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from edge_agent.config import MotionConfig
+from edge_agent.imaging import halve_until
 
 
 @dataclass
@@ -35,13 +36,17 @@ class MotionDetector:
         self._size: tuple[int, int] | None = None
 
     def _prepare(self, image: np.ndarray) -> np.ndarray:
-        h, w = image.shape[:2]
-        height = min(self.config.frame_height, h)
-        size = (max(1, round(w * height / h)), height)
+        # The area-pyramid level closest to frame_height: exact-2x steps are cheap, and the exact
+        # size does not matter for motion (boxes are normalised).
+        h = image.shape[0]
+        levels = [h >> k for k in range(8) if h >> k >= 16]
+        target = min(levels, key=lambda level: abs(level - self.config.frame_height))
+        small = halve_until(image, 1, target)
+        size = (small.shape[1], small.shape[0])
         if size != self._size:
             self._size, self._avg = size, None
             self._mask = self._build_mask(size)
-        gray = cv2.cvtColor(cv2.resize(image, size, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY)
+        gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
         return cv2.GaussianBlur(gray, (3, 3), 0)
 
     def _build_mask(self, size: tuple[int, int]) -> np.ndarray | None:

@@ -100,6 +100,8 @@ class MqttLink:
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
         client.on_message = self._on_message
+        client.suppress_exceptions = True  # a failing callback is logged; the network loop keeps running
+        client.enable_logger(logging.getLogger("edge_agent.paho"))
         return client
 
     # ----------------------------------------------------------------------------------- lifecycle
@@ -167,7 +169,10 @@ class MqttLink:
     def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
         for topic_filter, handler in self.extra_subscriptions:
             if mqtt.topic_matches_sub(topic_filter, message.topic):
-                handler(message.topic, message.payload)
+                try:
+                    handler(message.topic, message.payload)
+                except Exception:  # a bad message must not kill paho's network thread
+                    log.exception("handler for %s failed on a message", message.topic)
                 return
         try:
             parsed = self.topics.parse(message.topic)

@@ -69,10 +69,21 @@ class CameraPipeline:
         since_cnn = float("inf") if self._last_cnn_ts is None else frame.ts - self._last_cnn_ts
         if result.moving:
             self._last_motion_ts = frame.ts
-        recent = self._last_motion_ts is not None and frame.ts - self._last_motion_ts <= self.camera.motion.hold_s
-        if recent:  # moving, or just stopped: let tracks settle (and end)
+            if self._unexplained(result.boxes, frame.ts):
+                return True  # something new moves: look now
+        recent = (
+            self._last_motion_ts is not None and frame.ts - self._last_motion_ts <= self.camera.motion.hold_s
+        )
+        if recent:  # known objects moving, or motion just stopped: follow them at cnn_interval_s
             return since_cnn >= self.camera.motion.cnn_interval_s - 1e-6
         return since_cnn >= self.camera.motion.periodic_s
+
+    def _unexplained(self, boxes: list[tuple[float, float, float, float]], ts: float) -> bool:
+        """True when a motion box overlaps no confirmed track's predicted position (a new object)."""
+        if self.camera.motion.cnn_interval_s <= 0:
+            return True
+        known = [t.box_at(ts, margin=0.05) for t in self.tracker.tracks if t.confirmed]
+        return any(not any(_overlap(box, k) for k in known) for box in boxes)
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         started = time.perf_counter()
@@ -107,6 +118,10 @@ class CameraPipeline:
         return events
 
 
+def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
 EventSink = Callable[[CameraPipeline, Frame | None, list[RuleEvent]], None]
 
 
@@ -132,6 +147,7 @@ class PipelineThread(threading.Thread):
                 if delay > 0 and self.stop_event.wait(delay):
                     break
                 next_at = max(next_at + interval, time.monotonic())
+                self.buffer.due = next_at  # frames grabbed before then are not even decoded to BGR
                 frame = self.buffer.get(timeout=0.5)
                 if frame is None:
                     if self.buffer.ended:

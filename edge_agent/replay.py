@@ -30,7 +30,10 @@ class ReplayResult:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
 
-def replay(pipeline: CameraPipeline, images: Iterable[np.ndarray], fps: float, stride: int = 1) -> ReplayResult:
+def replay(
+    pipeline: CameraPipeline, images: Iterable[np.ndarray | None], fps: float, stride: int = 1
+) -> ReplayResult:
+    """Process every ``stride``-th image; the others may be ``None`` (grabbed but never decoded, as live)."""
     result = ReplayResult()
     started = time.perf_counter()
     index = -1

@@ -117,6 +117,8 @@ class RuleEngine:
         return events
 
     def _end(self, track: Track, ts: float) -> list[RuleEvent]:
+        # A track ends max_age inferences after the object was last seen; what happened, happened then.
+        ts = min(ts, track.last_ts)
         events = []
         for zone in self.zones:
             if track.id in zone.inside:

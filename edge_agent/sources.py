@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,7 +49,12 @@ class Frame:
 
 
 class Source:
-    """Base class: open(), read() → Frame, close(). ``fps`` is the native rate if known."""
+    """Base class: open(), grab() + retrieve() (or read()), close(). ``fps`` is the native rate if known.
+
+    ``grab`` advances to the next frame as cheaply as the source allows (decode without colour
+    conversion, or no rendering at all); ``retrieve`` materialises the grabbed frame. The capture
+    thread retrieves only the frames the pipeline will look at (detect_fps below the camera's fps).
+    """
 
     realtime = True
     fps: float | None = None
@@ -57,8 +62,15 @@ class Source:
     def open(self) -> None:
         raise NotImplementedError
 
-    def read(self) -> Frame:
+    def grab(self) -> None:
         raise NotImplementedError
+
+    def retrieve(self) -> Frame:
+        raise NotImplementedError
+
+    def read(self) -> Frame:
+        self.grab()
+        return self.retrieve()
 
     def close(self) -> None:
         pass
@@ -107,19 +119,22 @@ class _OpenCvSource(Source):
         self.cap = cap
         self.index = 0
 
-    def _grab(self) -> np.ndarray | None:
+    def _grab_once(self) -> bool:
         if self.cap is None:
             raise SourceLost(f"{self.describe()} is not open")
-        ok, image = self.cap.read()
-        return image if ok and image is not None else None
+        return bool(self.cap.grab())
 
-    def read(self) -> Frame:
-        image = self._grab()
-        if image is None:
+    def grab(self) -> None:
+        if not self._grab_once():
             raise SourceLost(f"{self.describe()} stopped delivering frames")
-        frame = Frame(image, self.index, time.time())
         self.index += 1
-        return frame
+
+    def retrieve(self) -> Frame:
+        assert self.cap is not None
+        ok, image = self.cap.retrieve()
+        if not ok or image is None:
+            raise SourceLost(f"{self.describe()} delivered an undecodable frame")
+        return Frame(image, self.index - 1, time.time())
 
     def close(self) -> None:
         if self.cap is not None:
@@ -142,19 +157,15 @@ class FileVideoSource(_OpenCvSource):
             raise SourceError(f"video file {self.config.path} does not exist")
         return cv2.VideoCapture(str(self.config.path))
 
-    def read(self) -> Frame:
-        image = self._grab()
-        if image is None:
+    def grab(self) -> None:
+        if not self._grab_once():
             if not self.config.loop:
                 raise SourceEnded(self.describe())
             assert self.cap is not None
             self.cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
-            image = self._grab()
-            if image is None:
+            if not self._grab_once():
                 raise SourceLost(f"{self.describe()} cannot be rewound")
-        frame = Frame(image, self.index, time.time())
         self.index += 1
-        return frame
 
 
 @register("stream")
@@ -200,7 +211,7 @@ class SyntheticVideoSource(Source):
         self.config = config
         self.realtime = config.realtime
         self.fps = config.fps
-        self._frames: Iterator[Any] | None = None
+        self._loops = 0
         self.video: Any = None
         self.index = 0
 
@@ -219,18 +230,18 @@ class SyntheticVideoSource(Source):
             )
         except (ValueError, KeyError) as exc:
             raise SourceError(f"synthetic scene {c.scene!r}: {exc}") from None
-        self._frames = iter(self.video)
         self.index = 0
+        self._loops = 0
 
-    def read(self) -> Frame:
-        assert self._frames is not None, "open() first"
-        try:
-            rendered = next(self._frames)
-        except StopIteration:
+    def grab(self) -> None:
+        assert self.video is not None, "open() first"
+        if self.index >= len(self.video) * (self._loops + 1):
             if not self.config.loop:
-                raise SourceEnded(self.describe()) from None
-            self._frames = iter(self.video)
-            rendered = next(self._frames)
-        frame = Frame(np.ascontiguousarray(rendered.image), self.index, time.time(), truth=rendered)
+                raise SourceEnded(self.describe())
+            self._loops += 1
         self.index += 1
-        return frame
+
+    def retrieve(self) -> Frame:
+        """Render only the frames that are looked at: the world is a pure function of the index."""
+        rendered = self.video.frame((self.index - 1) % len(self.video))
+        return Frame(np.ascontiguousarray(rendered.image), self.index - 1, time.time(), truth=rendered)

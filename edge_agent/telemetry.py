@@ -29,16 +29,16 @@ class CameraMeter:
     def __init__(self, name: str, pipeline: CameraPipeline, buffer: LatestFrame):
         self.name, self.pipeline, self.buffer = name, pipeline, buffer
         self._t = time.monotonic()
-        self._frames_in = buffer.frames_in
+        self._grabbed = buffer.grabbed
         self._processed = pipeline.stats.processed
 
     def sample(self, device_id: str, outbox: Outbox) -> TelemetryPayload:
         now = time.monotonic()
         span = max(now - self._t, 1e-6)
         stats = self.pipeline.stats
-        fps_in = (self.buffer.frames_in - self._frames_in) / span
+        fps_in = (self.buffer.grabbed - self._grabbed) / span
         fps_processed = (stats.processed - self._processed) / span
-        self._t, self._frames_in, self._processed = now, self.buffer.frames_in, stats.processed
+        self._t, self._grabbed, self._processed = now, self.buffer.grabbed, stats.processed
         flags = list(stats.cnn_flags)
         ratios = list(stats.motion_ratio)
         p50, p95 = stats.percentile(50), stats.percentile(95)

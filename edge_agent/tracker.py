@@ -67,6 +67,7 @@ class Track:
     confirmed: bool = False
     labels: Counter = field(default_factory=Counter)
     best_score: float = 0.0
+    state_ts: float = 0.0  # time the Kalman state refers to
 
     @property
     def label(self) -> str:
@@ -79,6 +80,14 @@ class Track:
     @property
     def velocity(self) -> tuple[float, float]:
         return float(self.kf.x[2]), float(self.kf.x[3])
+
+    def box_at(self, ts: float, margin: float = 0.0) -> Box:
+        """Where the motion model puts the box at ``ts`` (no filter update), grown by ``margin``."""
+        dt = max(0.0, ts - self.state_ts)
+        (cx, cy), (vx, vy) = self.center, self.velocity
+        cx, cy = cx + vx * dt, cy + vy * dt
+        w, h = (self.box[2] - self.box[0]) / 2 + margin, (self.box[3] - self.box[1]) / 2 + margin
+        return (cx - w, cy - h, cx + w, cy + h)
 
     def predicted_box(self) -> Box:
         cx, cy = self.center
@@ -118,6 +127,7 @@ class Tracker:
         self._last_ts = ts
         for track in self.tracks:
             track.kf.predict(dt)
+            track.state_ts = ts
         pairs = []
         for ti, track in enumerate(self.tracks):
             for di, det in enumerate(detections):
@@ -156,7 +166,9 @@ class Tracker:
             if di in used_d:
                 continue
             cx, cy = (det.box[0] + det.box[2]) / 2, (det.box[1] + det.box[3]) / 2
-            track = Track(next(self._ids), det.box, det.score, ts, ts, Kalman(cx, cy), best_score=det.score)
+            track = Track(
+                next(self._ids), det.box, det.score, ts, ts, Kalman(cx, cy), best_score=det.score, state_ts=ts
+            )
             track.labels[det.label] += 1
             if self.config.min_hits <= 1:
                 track.confirmed = True

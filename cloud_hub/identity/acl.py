@@ -45,26 +45,29 @@ def device_role_name(device_id: str) -> str:
     return f"edgesight-device:{validate_device_id(device_id)}"
 
 
-def kind_filter(topics: Topics, device: str, kind: TopicKind) -> str:
-    """Topic filter for one kind of one device (``+`` = any device), one level per trailing argument.
-
-    Kinds that carry an argument (snapshot id, chunk number, signal name) are those whose fleet-wide
-    filter in shared.topics ends in ``/#``; an argument never contains ``/``, so ``/+`` is tighter.
+def read_filter(topics: Topics, device: str, kind: TopicKind) -> str:
+    """What may be subscribed to / received: the contract's own filter (``Topics.all_devices``) for one
+    device (``+`` = any). Kinds with a trailing argument end in ``/#`` there, so subscribers may use
+    ``…/signal/#`` or ``…/model/chunks/+`` alike — both are what edge and hub code actually subscribe with.
     """
     fleet = topics.all_devices(kind)
     head = f"{topics.prefix}/devices/+/"
     assert fleet.startswith(head), fleet
-    tail = fleet[len(head) :]
-    if tail.endswith("/#"):
-        tail = tail[:-2] + "/+"
-    return f"{topics.prefix}/devices/{device}/{tail}"
+    return f"{topics.prefix}/devices/{device}/{fleet[len(head):]}"
+
+
+def write_filter(topics: Topics, device: str, kind: TopicKind) -> str:
+    """What may be published: one topic level per argument (an argument never contains ``/``; the hub's
+    parser rejects deeper topics anyway, the broker need not carry them)."""
+    topic = read_filter(topics, device, kind)
+    return topic[:-2] + "/+" if topic.endswith("/#") else topic
 
 
 def device_acls(topics: Topics, device_id: str) -> list[AclRule]:
     validate_device_id(device_id)
-    rules = [AclRule(PUBLISH_SEND, kind_filter(topics, device_id, kind)) for kind in EDGE_TO_HUB]
+    rules = [AclRule(PUBLISH_SEND, write_filter(topics, device_id, kind)) for kind in EDGE_TO_HUB]
     for kind in HUB_TO_EDGE:
-        topic = kind_filter(topics, device_id, kind)
+        topic = read_filter(topics, device_id, kind)
         rules += [AclRule(SUBSCRIBE_PATTERN, topic), AclRule(PUBLISH_RECEIVE, topic)]
     return rules
 
@@ -72,11 +75,11 @@ def device_acls(topics: Topics, device_id: str) -> list[AclRule]:
 def _read_edge_to_hub(topics: Topics) -> list[AclRule]:
     rules: list[AclRule] = []
     for kind in EDGE_TO_HUB:
-        # Exactly the fleet-wide filter the hub subscribes with (``…/snapshots/#`` for argument kinds).
-        topic = topics.all_devices(kind)
+        topic = read_filter(topics, "+", kind)
         rules += [
             AclRule(SUBSCRIBE_PATTERN, topic),
             # N ingest workers split one stream through a shared subscription; any group name.
+            # (Mosquitto 2.0.11 checks the whole "$share/<group>/<filter>" string against the ACL.)
             AclRule(SUBSCRIBE_PATTERN, topics.shared("+", topic)),
             AclRule(PUBLISH_RECEIVE, topic),
         ]
@@ -90,7 +93,7 @@ def ingest_acls(topics: Topics) -> list[AclRule]:
 
 def control_acls(topics: Topics) -> list[AclRule]:
     """Control (rollouts, remote config) publishes hub → edge topics and reads chunk requests/states."""
-    send = [AclRule(PUBLISH_SEND, kind_filter(topics, "+", kind)) for kind in HUB_TO_EDGE]
+    send = [AclRule(PUBLISH_SEND, write_filter(topics, "+", kind)) for kind in HUB_TO_EDGE]
     return send + _read_edge_to_hub(topics)
 
 

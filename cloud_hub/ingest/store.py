@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, Table, and_, or_, select, update
+from sqlalchemy import Connection, Engine, Table, and_, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -52,9 +52,19 @@ class BatchResult:
 
 
 def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict], keys: Sequence[str]) -> int:
-    """INSERT … ON CONFLICT (keys) DO NOTHING as one executemany; returns how many rows were new."""
+    """INSERT … ON CONFLICT (keys) DO NOTHING as one executemany; returns how many rows were new.
+
+    No RETURNING on purpose: a plain executemany runs in psycopg 3's pipeline mode with one cached
+    statement, while INSERT…RETURNING for many rows becomes one huge multi-VALUES statement that psycopg
+    re-parses every batch (measured: 10x slower). The pipeline reports no rowcount, so the new rows are
+    counted by looking up the batch's keys first (an index probe). Only the count can be off, by a
+    redelivery racing on another worker; what is stored is decided by the unique key alone.
+    """
     if not rows:
         return 0
+    batch_keys = {tuple(row[k] for k in keys) for row in rows}
+    columns = [table.c[k] for k in keys]
+    existing = set(conn.execute(select(*columns).where(tuple_(*columns).in_(list(batch_keys)))).tuples())
     dialect = conn.dialect.name
     if dialect == "postgresql":
         stmt = postgresql.insert(table)
@@ -62,8 +72,8 @@ def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict], keys: Se
         stmt = sqlite.insert(table)
     else:  # pragma: no cover - the hub supports exactly these two
         raise RuntimeError(f"unsupported database dialect {dialect!r}")
-    stmt = stmt.on_conflict_do_nothing(index_elements=list(keys)).returning(table.c.id)
-    return len(conn.execute(stmt, list(rows)).all())
+    conn.execute(stmt.on_conflict_do_nothing(index_elements=list(keys)), list(rows))
+    return len(batch_keys - existing)
 
 
 def ensure_devices(conn: Connection, device_ids: Iterable[str], now: float) -> None:

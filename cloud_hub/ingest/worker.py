@@ -17,6 +17,7 @@ import socket
 import ssl
 import threading
 import time
+from collections import deque
 from dataclasses import asdict, dataclass
 
 import paho.mqtt.client as mqtt
@@ -57,6 +58,15 @@ class Counters:
     last_batch_lag_s: float = 0.0
 
 
+LATENCY_WINDOW = 20_000  # events whose edge-timestamp → commit latency the quantiles describe
+
+
+def quantile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return 0.0
+    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
+
+
 def default_client_id(worker: int = 0) -> str:
     return f"edgesight-hub-ingest-{socket.gethostname()}-{worker}"
 
@@ -93,6 +103,7 @@ class IngestWorker:
         self._queue: queue.Queue[Incoming] = queue.Queue()
         self._writer_thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id or default_client_id(),
@@ -144,7 +155,10 @@ class IngestWorker:
     def snapshot(self) -> dict:
         with self._lock:
             counters = asdict(self.counters)
-        return counters | {"queued": self._queue.qsize(), "connected": self.connected.is_set()}
+            latencies = sorted(self._latencies)
+        return counters | {"queued": self._queue.qsize(), "connected": self.connected.is_set(),
+                           "latency_p50_s": quantile(latencies, 0.50),
+                           "latency_p99_s": quantile(latencies, 0.99), "latency_samples": len(latencies)}
 
     # -- paho callbacks (network thread) -----------------------------------------------------------
     def _on_connect(self, client, _userdata, _flags, reason_code, _properties) -> None:
@@ -243,6 +257,7 @@ class IngestWorker:
             c.acked += sum(1 for r in records if r.incoming.qos > 0)
             c.last_commit_at = now
             c.last_batch_lag_s = now - min(r.incoming.received_at for r in records)
+            self._latencies.extend(now - r.row["ts"] for r in records if r.kind == "event")
         for record in records:
             if record.kind == "dead":
                 log.warning("dead letter: %s (%s)", record.reason, record.incoming.topic,

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import inspect, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud_hub.models import Device
@@ -53,19 +53,21 @@ class Target:
 
 
 def resolve_target(db: Session, target: Target) -> list[str]:
+    """Device ids of a target; groups and tags are the ones given at ``cloud-hub devices add``."""
     if target.kind == "devices":
         return sorted(set(target.values))
+    from cloud_hub.identity.models import DeviceCredential
+
     if target.kind == "all":
-        return sorted(db.scalars(select(Device.id)))
-    column = {"group": "group", "tag": "tags"}[target.kind]
-    columns = {c.key for c in inspect(Device).column_attrs}
-    if column not in columns:
-        raise CampaignError(f"devices have no {target.kind} here; target devices by id instead")
-    rows = db.execute(select(Device.id, getattr(Device, column))).all()
+        revoked = set(
+            db.scalars(select(DeviceCredential.device_id).where(DeviceCredential.revoked_at.isnot(None)))
+        )
+        return sorted(d for d in db.scalars(select(Device.id)) if d not in revoked)
+    rows = db.scalars(select(DeviceCredential).where(DeviceCredential.revoked_at.is_(None))).all()
     wanted = set(target.values)
     if target.kind == "group":
-        return sorted(d for d, g in rows if g in wanted)
-    return sorted(d for d, tags in rows if wanted & set(tags or []))
+        return sorted(r.device_id for r in rows if r.group in wanted)
+    return sorted(r.device_id for r in rows if wanted & set(r.tags or []))
 
 
 def parse_percentages(text: str) -> list[float]:

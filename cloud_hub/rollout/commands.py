@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
+from flask.cli import AppGroup
 from sqlalchemy.orm import Session
 
 from cloud_hub.rollout import campaigns as c
@@ -38,7 +39,7 @@ def _key():
 
 
 # ------------------------------------------------------------------------------------------ keys
-@click.group("keys", help="The hub's Ed25519 signing key pair.")
+@click.group("keys", cls=AppGroup, help="The hub's Ed25519 signing key pair.")
 def keys_group() -> None:
     pass
 
@@ -56,7 +57,7 @@ def keys_init(force: bool) -> None:
 
 
 # ---------------------------------------------------------------------------------------- models
-@click.group("models", help="The model registry.")
+@click.group("models", cls=AppGroup, help="The model registry.")
 def models_group() -> None:
     pass
 
@@ -85,7 +86,7 @@ def models_list(name: str | None) -> None:
 
 
 # --------------------------------------------------------------------------------------- rollout
-@click.group("rollout", help="Rollout campaigns and the rollout service.")
+@click.group("rollout", cls=AppGroup, help="Rollout campaigns and the rollout service.")
 def rollout_group() -> None:
     pass
 
@@ -228,6 +229,7 @@ def rollout_serve(max_bytes_per_s: float | None) -> None:
         registry.blob_dir(_instance()),
         _key(),
         max_bytes_per_s=max_bytes_per_s,
+        ca_file=settings.mqtt_ca_file,
     ).start()
     log.info("rollout service running", extra={"mqtt": settings.mqtt_url})
     try:

@@ -61,17 +61,18 @@ def register(
         raise ModelRejected(f"golden file {manifest.golden.file} missing beside the model")
     data = build_bundle(model_path.parent, manifest)
     sha = hashlib.sha256(data).hexdigest()
+    manifest_dict = manifest.model_dump(mode="json", exclude_none=True)
     existing = db.scalar(
         select(ModelVersion).where(
             ModelVersion.name == manifest.name, ModelVersion.version == manifest.version
         )
     )
     if existing is not None:
-        if existing.model_sha256 == manifest.sha256:
+        if existing.sha256 == sha and existing.manifest == manifest_dict:
             return existing, False
         raise ModelRejected(
-            f"{manifest.ref} is already registered with different content "
-            f"(model sha256 {existing.model_sha256[:12]}…); bump the version"
+            f"{manifest.ref} is already registered with different content (model, golden file or manifest); "
+            "bump the version"
         )
     blobs.mkdir(parents=True, exist_ok=True)
     target = blob_path(blobs, sha)
@@ -82,7 +83,6 @@ def register(
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
-    manifest_dict = manifest.model_dump(mode="json", exclude_none=True)
     row = ModelVersion(
         name=manifest.name,
         version=manifest.version,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import ssl
 import threading
 from pathlib import Path
 
@@ -37,6 +38,7 @@ class RolloutService:
         client_id: str = "edgesight-rollout",
         tick_s: float = 0.25,
         max_bytes_per_s: float | None = None,
+        ca_file: str | None = None,
     ):
         self.engine = engine
         self.topics = Topics(prefix)
@@ -47,7 +49,7 @@ class RolloutService:
         if self.address.username:
             self.client.username_pw_set(self.address.username, self.address.password)
         if self.address.tls:
-            self.client.tls_set()
+            self.client.tls_set(ca_certs=ca_file, cert_reqs=ssl.CERT_REQUIRED)  # None: system CAs
         self.client.max_inflight_messages_set(200)
         self.client.max_queued_messages_set(0)
         self.client.on_connect = self._on_connect

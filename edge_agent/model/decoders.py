@@ -165,9 +165,10 @@ def decode_ssd(outputs: Sequence[np.ndarray], manifest: ModelManifest) -> list[D
 @register("yolo")
 def decode_yolo(outputs: Sequence[np.ndarray], manifest: ModelManifest) -> list[Detection]:
     """YOLO rows in input pixels: v5 [1, K, 5+N] (cx, cy, w, h, objectness, classes…) or
-    v8 [1, 4+N, K] (cx, cy, w, h, classes…); ``params.version`` is 5 or 8 (default 8). NMS per class."""
+    v8 [1, 4+N, K] (cx, cy, w, h, classes…); ``params.version`` is 5 or 8 ("v5"/"v8" too; default 8).
+    NMS per class."""
     spec = manifest.decoder
-    version = int(spec.params.get("version", 8))
+    version = int(str(spec.params.get("version", 8)).lower().removeprefix("v") or 0)
     raw = np.asarray(outputs[0], dtype=np.float32)
     n = len(manifest.labels)
     if version == 8:

@@ -17,6 +17,7 @@ import numpy as np
 import onnxruntime as ort
 
 from edge_agent.config import RuntimeConfig
+from edge_agent.imaging import downscale
 from edge_agent.model.decoders import Detection, get_decoder
 from shared.manifest import InputSpec, ManifestError, load_manifest
 
@@ -44,23 +45,32 @@ def preprocess(image: np.ndarray, spec: InputSpec) -> tuple[np.ndarray, Letterbo
     if spec.resize == "letterbox":
         scale = min(tw / w, th / h)
         nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-        resized = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA)
+        resized = downscale(image, nw, nh)
         px, py = (tw - nw) // 2, (th - nh) // 2
         canvas = np.full((th, tw, 3), 114, dtype=np.uint8)
         canvas[py : py + nh, px : px + nw] = resized
         fitted, box = canvas, Letterbox(scale, scale, px, py)
     else:
-        fitted = cv2.resize(image, (tw, th), interpolation=cv2.INTER_AREA)
+        fitted = downscale(image, tw, th)
         box = Letterbox(tw / w, th / h, 0.0, 0.0)
+    if spec.dtype == "float32" and spec.layout == "NCHW" and spec.color != "GRAY" and len(set(spec.std)) == 1:
+        # OpenCV's blob builder does colour swap, (x - m) * s and HWC→NCHW in one C++ pass (4x numpy).
+        std = spec.std[0]
+        mean = tuple(m / spec.scale for m in spec.mean[:3])  # in the model's channel order (OpenCV docs)
+        blob = cv2.dnn.blobFromImage(fitted, spec.scale / std, mean=mean, swapRB=spec.color == "RGB")
+        return blob, box
     if spec.color == "RGB":
         fitted = cv2.cvtColor(fitted, cv2.COLOR_BGR2RGB)
     elif spec.color == "GRAY":
         fitted = cv2.cvtColor(fitted, cv2.COLOR_BGR2GRAY)[:, :, None]
     if spec.dtype == "float32":
-        tensor = fitted.astype(np.float32) * spec.scale
-        mean = np.asarray(spec.mean, dtype=np.float32)[: fitted.shape[2]]
-        std = np.asarray(spec.std, dtype=np.float32)[: fitted.shape[2]]
-        tensor = (tensor - mean) / std
+        channels = fitted.shape[2]
+        mean = np.asarray(spec.mean, dtype=np.float32)[:channels]
+        std = np.asarray(spec.std, dtype=np.float32)[:channels]
+        # (pixel * scale - mean) / std as one multiply-add: this runs on every inference.
+        tensor = fitted.astype(np.float32) * (np.float32(spec.scale) / std)
+        if mean.any():
+            tensor -= mean / std
     elif spec.dtype == "uint8":
         tensor = fitted
     else:  # int8 inputs take pixels re-centred on zero

@@ -23,7 +23,7 @@ class HealthConfig(_Section):
         default=None, description="absolute budget; None = only the relative check below"
     )
     max_latency_ratio: Annotated[float, Field(gt=0)] | None = Field(
-        default=4.0, description="candidate p95 may be at most this times the previous model's"
+        default=4.0, description="candidate median latency may be at most this times the previous model's"
     )
 
 

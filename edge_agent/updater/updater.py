@@ -370,7 +370,7 @@ class Updater:
             return
         previous = self.switcher.current_model()
         previous_ref = self._ref_of(previous)
-        baseline = self.latency.p95(previous_ref) if previous_ref else None
+        baseline = self.latency.p50(previous_ref) if previous_ref else None
         self.store.update_state(
             trial={
                 "key": job.key,

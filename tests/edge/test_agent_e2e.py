@@ -106,10 +106,19 @@ def test_red_light_signal_over_mqtt(tmp_path: Path, mosquitto, recorder_factory,
 
     recorder = recorder_factory(mosquitto.host, mosquitto.port)
     signal_topic = Topics().signal("cam-test-1", "crossing_light")
-    publish.single(signal_topic, '{"state": "RED"}', qos=1, retain=True, hostname=mosquitto.host,
-                   port=mosquitto.port)
-    config = agent_config(tmp_path, mosquitto.url, red_model, {"type": "file", "path": str(red_clip)},
-                          lines=[LINE], red_light=[{"name": "rl", "line": "middle", "signal": "crossing_light"}])
+    broker = {"hostname": mosquitto.host, "port": mosquitto.port}
+    # Malformed signals first (retained, so they arrive at connect): logged and ignored, nothing breaks.
+    publish.single(Topics().signal("cam-test-1", "junk"), b"\xff\xfe", qos=1, retain=True, **broker)
+    publish.single(Topics().signal("cam-test-1", "junk2"), b'{"state": ', qos=1, retain=True, **broker)
+    publish.single(signal_topic, '{"state": "RED"}', qos=1, retain=True, **broker)
+    config = agent_config(
+        tmp_path,
+        mosquitto.url,
+        red_model,
+        {"type": "file", "path": str(red_clip)},
+        lines=[LINE],
+        red_light=[{"name": "rl", "line": "middle", "signal": "crossing_light"}],
+    )
     agent = Agent(config).start()
     try:
         assert agent.wait_sources_finished(30) and agent.wait_drained(15)
@@ -117,4 +126,6 @@ def test_red_light_signal_over_mqtt(tmp_path: Path, mosquitto, recorder_factory,
     finally:
         agent.stop()
     red = [e for e in events_of(recorder) if e.kind is EventKind.RED_LIGHT]
-    assert [(e.line, e.direction, e.attributes["signal"]) for e in red] == [("middle", "A->B", "crossing_light")]
+    assert [(e.line, e.direction, e.attributes["signal"]) for e in red] == [
+        ("middle", "A->B", "crossing_light")
+    ]

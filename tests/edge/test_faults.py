@@ -27,32 +27,42 @@ def poll(predicate, timeout: float) -> bool:
 def test_stream_source_drops_and_the_agent_reconnects(tmp_path: Path, mosquitto, recorder_factory, red_model):
     camera = MjpegCamera(fps=20).start()
     recorder = recorder_factory(mosquitto.host, mosquitto.port)
-    source = {"type": "stream", "url": camera.url, "reconnect_min_s": 0.2, "reconnect_max_s": 0.5,
-              "open_timeout_s": 2}
+    source = {
+        "type": "stream",
+        "url": camera.url,
+        "reconnect_min_s": 0.2,
+        "reconnect_max_s": 0.5,
+        "open_timeout_s": 2,
+    }
     agent = Agent(agent_config(tmp_path, mosquitto.url, red_model, source)).start()
     cam = agent.cameras[0]
     try:
-        assert poll(lambda: cam.buffer.frames_in >= 20, 20)
+        assert poll(lambda: cam.buffer.grabbed >= 20, 20)
         camera.stop()
         assert poll(lambda: cam.capture.reconnects >= 1, 20)  # noticed the loss, retrying
-        frames_before = cam.buffer.frames_in
+        frames_before = cam.buffer.grabbed
         time.sleep(1.0)  # retries fail meanwhile; the agent keeps running
-        assert agent.cameras[0].worker.is_alive() and cam.buffer.frames_in == frames_before
+        assert agent.cameras[0].worker.is_alive() and cam.buffer.grabbed == frames_before
         camera = MjpegCamera(fps=20, port=camera.port).start()
-        assert poll(lambda: cam.buffer.frames_in >= frames_before + 20, 30)  # frames flow again
+        assert poll(lambda: cam.buffer.grabbed >= frames_before + 20, 30)  # frames flow again
         restarted_at = time.time()
-        assert recorder.wait_for(lambda: any(
-            decode(EventPayload, m.payload).ts >= restarted_at for m in recorder.on("/events")), 30)
+        assert recorder.wait_for(
+            lambda: any(decode(EventPayload, m.payload).ts >= restarted_at for m in recorder.on("/events")),
+            30,
+        )
     finally:
         agent.stop()
         camera.stop()
 
 
-def test_broker_killed_mid_stream_every_event_arrives_once(tmp_path: Path, mosquitto_factory, recorder_factory,
-                                                         red_model, red_clip):
+def test_broker_killed_mid_stream_every_event_arrives_once(
+    tmp_path: Path, mosquitto_factory, recorder_factory, red_model, red_clip
+):
     broker = mosquitto_factory(extra_config=DURABLE)
     recorder = recorder_factory(broker.host, broker.port, client_id="rec-faults", clean=False)
-    config = agent_config(tmp_path, broker.url, red_model, {"type": "file", "path": str(red_clip), "loop": True})
+    config = agent_config(
+        tmp_path, broker.url, red_model, {"type": "file", "path": str(red_clip), "loop": True}
+    )
     agent = Agent(config).start()
     try:
         assert recorder.wait_for(lambda: len(recorder.on("/events")) >= 3, 30)

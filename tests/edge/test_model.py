@@ -87,7 +87,7 @@ def test_yolo_v5_rows_and_shape_errors():
             "task": "detection",
             "input": {"name": "x", "shape": [1, 3, 64, 64]},
             "outputs": [{"name": "o"}],
-            "decoder": {"type": "yolo", "score_threshold": 0.5, "params": {"version": 5}},
+            "decoder": {"type": "yolo", "score_threshold": 0.5, "params": {"version": "v5"}},
             "labels": ["a", "b"],
         }
     )
@@ -130,3 +130,21 @@ def test_garbage_model_with_matching_hash_is_refused_by_onnxruntime(tmp_path: Pa
     (broken / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ModelLoadError, match="onnxruntime cannot load"):
         ModelRuntime(broken)
+
+
+def test_preprocess_fast_path_matches_the_manifest_formula():
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 255, (96, 160, 3), dtype=np.uint8)
+    for color in ("RGB", "BGR"):
+        spec = InputSpec(
+            name="x",
+            shape=(1, 3, 96, 160),
+            color=color,
+            scale=1 / 255,
+            mean=(0.485, 0.456, 0.406),
+            std=(0.5, 0.5, 0.5),
+        )
+        tensor, _ = preprocess(img, spec)
+        source = img[..., ::-1] if color == "RGB" else img
+        expected = ((source / 255.0 - np.array(spec.mean)) / 0.5).transpose(2, 0, 1)[None]
+        assert tensor.shape == (1, 3, 96, 160) and np.allclose(tensor, expected, atol=1e-5)

@@ -47,10 +47,14 @@ def test_lights_switching_on_recalibrates_instead_of_triggering():
 
 
 def test_cnn_runs_only_around_motion_plus_periodic_checks(red_model: Path):
-    camera = CameraConfig.model_validate({
-        "name": "c", "source": "synthetic:street", "model": {"path": str(red_model)},
-        "motion": {"periodic_s": 5.0, "hold_s": 0.5},
-    })
+    camera = CameraConfig.model_validate(
+        {
+            "name": "c",
+            "source": "synthetic:street",
+            "model": {"path": str(red_model)},
+            "motion": {"periodic_s": 5.0, "hold_s": 0.5},
+        }
+    )
     pipeline = CameraPipeline(camera, RuntimeConfig(warmup_runs=0))
     # 20 s at 10 fps: still for 10 s, a block crosses in 2 s, still again.
     frames = [scene(None, noise_seed=i) for i in range(100)]

@@ -12,7 +12,9 @@ from shared.payloads import EventKind, EventPhase
 
 
 def camera(**rules) -> CameraConfig:
-    return CameraConfig.model_validate({"name": "c", "source": "synthetic:street", "model": {"path": "m"}, **rules})
+    return CameraConfig.model_validate(
+        {"name": "c", "source": "synthetic:street", "model": {"path": "m"}, **rules}
+    )
 
 
 def box_at(cx: float, cy: float, half: float = 0.04) -> tuple[float, float, float, float]:
@@ -88,22 +90,34 @@ def test_zone_enter_exit_and_loiter_once():
     path = walk(0.1, 0.5, 0.5, 0.5, 10) + [(0.5, 0.5)] * 40 + walk(0.5, 0.5, 0.9, 0.5, 10)
     events = run(camera(zones=zones), [path])
     zone_events = [(e.kind, e.phase) for e in events if e.zone == "z"]
-    assert zone_events == [(EventKind.ZONE, EventPhase.START), (EventKind.LOITER, EventPhase.INSTANT),
-                           (EventKind.ZONE, EventPhase.END)]
+    assert zone_events == [
+        (EventKind.ZONE, EventPhase.START),
+        (EventKind.LOITER, EventPhase.INSTANT),
+        (EventKind.ZONE, EventPhase.END),
+    ]
     loiter = next(e for e in events if e.kind is EventKind.LOITER)
     assert loiter.value >= 2.0
 
 
 def test_crowd_starts_after_dwell_and_ends_when_people_leave():
-    zones = [{"name": "square", "polygon": [[0.2, 0.2], [0.8, 0.2], [0.8, 0.8], [0.2, 0.8]],
-              "crowd_count": 3, "crowd_for_s": 1.0}]
+    zones = [
+        {
+            "name": "square",
+            "polygon": [[0.2, 0.2], [0.8, 0.2], [0.8, 0.8], [0.2, 0.8]],
+            "crowd_count": 3,
+            "crowd_for_s": 1.0,
+        }
+    ]
     paths = [[(0.3 + 0.15 * k, 0.5)] * 30 + [None] * 20 for k in range(3)]
     events = [e for e in run(camera(zones=zones), paths) if e.kind is EventKind.CROWD]
     assert [(e.phase, e.count) for e in events] == [(EventPhase.START, 3), (EventPhase.END, 0)]
 
 
 def test_speed_between_two_calibrated_lines_and_speeding_flag():
-    lines = [{"name": "l1", "a": [0.3, 0.0], "b": [0.3, 1.0]}, {"name": "l2", "a": [0.7, 0.0], "b": [0.7, 1.0]}]
+    lines = [
+        {"name": "l1", "a": [0.3, 0.0], "b": [0.3, 1.0]},
+        {"name": "l2", "a": [0.7, 0.0], "b": [0.7, 1.0]},
+    ]
     speed = [{"name": "s", "lines": ["l1", "l2"], "distance_m": 10.0, "limit_mps": 8.0}]
     # 0.02 of the frame per frame at 10 fps: 0.4 of the frame (10 m) takes 2 s → 5 m/s.
     slow = walk(0.1, 0.5, 0.9, 0.5, 41)

@@ -62,15 +62,18 @@ def test_unreachable_stream_is_retried_with_backoff_without_crashing():
 
 
 def write(tmp_path: Path, model: Path, clip: Path) -> Path:
-    data = {"device": {"id": "cam-chk"},
-            "cameras": [{"name": "front", "source": str(clip), "model": {"path": str(model)}}]}
+    data = {
+        "device": {"id": "cam-chk"},
+        "cameras": [{"name": "front", "source": str(clip), "model": {"path": str(model)}}],
+    }
     path = tmp_path / "agent.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
 
 
-def test_check_command_opens_source_loads_model_and_infers(tmp_path: Path, red_model: Path, red_clip: Path,
-                                                           capsys):
+def test_check_command_opens_source_loads_model_and_infers(
+    tmp_path: Path, red_model: Path, red_clip: Path, capsys
+):
     assert main(["check", "--config", str(write(tmp_path, red_model, red_clip))]) == 0
     out = capsys.readouterr().out
     assert "source ok" in out and "model ok (red-fomo@1.0.0" in out and "inference ok" in out
@@ -89,8 +92,9 @@ def test_check_command_refuses_a_corrupt_model(tmp_path: Path, red_model: Path, 
     assert "model FAILED: refusing model" in out and "does not match manifest" in out
 
 
-def test_run_refuses_a_corrupt_model_with_a_clear_error(tmp_path: Path, red_model: Path, red_clip: Path,
-                                                        capsys):
+def test_run_refuses_a_corrupt_model_with_a_clear_error(
+    tmp_path: Path, red_model: Path, red_clip: Path, capsys
+):
     broken = tmp_path / "broken"
     shutil.copytree(red_model, broken)
     (broken / "model.onnx").write_bytes((broken / "model.onnx").read_bytes()[:-10])

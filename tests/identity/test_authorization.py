@@ -160,3 +160,25 @@ def test_hub_roles(secure_broker, devices, observer, probes):
     assert not admin.connect().is_failure
     assert admin.subscribe("#")[0].value == NOT_AUTHORIZED
     assert admin.subscribe(t.events(a.device_id))[0].value == NOT_AUTHORIZED
+
+
+def test_device_reads_its_own_commands_with_the_filters_the_agent_uses(secure_broker, devices, probes):
+    """Positive side of the device role: the edge agent's own subscriptions are granted and delivered."""
+    a = devices["cam-a"].device_id
+    t = secure_broker.topics
+    device = probes(secure_broker.plain, a, devices["cam-a"].password, client_id=a)
+    assert not device.connect().is_failure
+    as_the_agent_subscribes = [  # edge_agent/mqtt_link.py and edge_agent/updater/updater.py
+        t.device(a, TopicKind.SIGNAL) + "/#",
+        t.model_offer(a),
+        t.model_chunk(a, 0)[:-1] + "+",
+        t.config(a),
+    ]
+    for topic_filter in as_the_agent_subscribes:
+        assert not device.subscribe(topic_filter)[0].is_failure, topic_filter
+    control = probes(secure_broker.plain, *secure_broker.login("control"))
+    assert not control.connect().is_failure
+    sent = [t.signal(a, "light"), t.model_offer(a), t.model_chunk(a, 7), t.config(a)]
+    for topic in sent:
+        assert control.publish(topic, b"x").value < 0x80
+    assert wait_until(lambda: sorted(m.topic for m in device.messages) == sorted(sent))

@@ -59,7 +59,7 @@ def test_failing_canary_pauses_the_campaign(
     ids = [f"lot-{i}" for i in range(4)]
     if cause == "health-window":
         # Cameras with a frame budget no model meets: the candidate fails its health window, reverted.
-        health = HealthConfig(min_inferences=8, max_latency_ms_p95=0.001)
+        health = HealthConfig(min_inferences=8, max_latency_ms_p95=0.001, max_latency_ratio=None)
         model_dir, state, reason = (
             repackage(baseline, tmp_path / "v110", "1.1.0"),
             "ROLLED_BACK",
@@ -68,7 +68,7 @@ def test_failing_canary_pauses_the_campaign(
     else:
         # Grey input declared for an RGB network: the registry (graph + golden tensors) accepts it, the
         # device's self-test pushes a frame through the preprocessing and refuses it.
-        health = HealthConfig(min_inferences=8)
+        health = HealthConfig(min_inferences=8, max_latency_ratio=None)
         model_dir = repackage(baseline, tmp_path / "grey", "1.3.0", {"input": {"color": "GRAY"}})
         state, reason = "FAILED", "self-test: a frame through"
     devices = {d: device_factory(d, public_key=rollout_hub.public_key, health=health) for d in ids}

@@ -126,7 +126,9 @@ def test_model_failing_its_health_window_is_reverted(
 ) -> None:
     # This camera's frame budget (a latency no model can meet) makes the candidate fail on real
     # frames after the swap: the updater measures it, reverts by itself and says why.
-    device = device_factory("cam-6", health=HealthConfig(min_inferences=8, max_latency_ms_p95=0.001))
+    device = device_factory(
+        "cam-6", health=HealthConfig(min_inferences=8, max_latency_ms_p95=0.001, max_latency_ratio=None)
+    )
     offer, data = make_offer(hub_keys[0], repackage(baseline, tmp_path / "v110", "1.1.0"))
     plain_hub.offer("cam-6", offer, data)
     rolled = wait_for(lambda: plain_hub.last("cam-6", "ROLLED_BACK"), what="ROLLED_BACK")

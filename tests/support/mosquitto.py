@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import socket
@@ -36,6 +37,10 @@ def render_config(workdir: Path, port: int, base: str | None = None, extra: str 
     text = re.sub(r"^listener\s+\d+.*$", f"listener {port} 127.0.0.1", text, count=1, flags=re.M)
     text = re.sub(r"^persistence_location .*$", f"persistence_location {workdir}/", text, flags=re.M)
     text = re.sub(r"^log_dest .*$", f"log_dest file {workdir}/mosquitto.log", text, flags=re.M)
+    if os.geteuid() == 0 and not re.search(r"^user\s", text + extra, flags=re.M):
+        # Run as root, Mosquitto drops to user `mosquitto`, which cannot write persistence into pytest's
+        # 0700 temp dirs: queued QoS 1 messages would then be lost across a broker restart.
+        extra = "user root\n" + extra
     conf = workdir / "mosquitto.conf"
     conf.write_text(text + "\n" + extra)
     return conf

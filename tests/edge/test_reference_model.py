@@ -1,0 +1,80 @@
+"""The agent with the committed int8 reference detector (fomo-street) on a rendered street clip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from benchmarks.events import camera_for
+from edge_agent.agent import Agent
+from edge_agent.config import RuntimeConfig
+from edge_agent.pipeline import CameraPipeline
+from edge_agent.replay import replay
+from firmware_models import REFERENCE_DIR
+from firmware_models.world import SyntheticVideo, write_video
+from shared.manifest import load_manifest
+from shared.payloads import EventKind, EventPayload, EventPhase, decode
+from tests.edge.conftest import agent_config
+
+FOMO = REFERENCE_DIR / "fomo-street"
+SEED = 900_000_500  # never used in training (see benchmarks/events.py)
+
+
+@pytest.fixture(scope="module")
+def street() -> SyntheticVideo:
+    return SyntheticVideo(seed=SEED, width=320, height=192, fps=10.0, duration_s=12.0, scene="street")
+
+
+@pytest.fixture(scope="module")
+def street_clip(street: SyntheticVideo, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_video(street, tmp_path_factory.mktemp("street") / "street.mp4")
+
+
+def geometry(video: SyntheticVideo) -> dict:
+    return {
+        "lines": [
+            {"name": n, "a": list(a), "b": list(b), "positive": "B->A", "negative": "A->B"}
+            for n, (a, b) in video.lines.items()
+        ],
+        "zones": [{"name": n, "polygon": [list(p) for p in poly]} for n, poly in video.zones.items()],
+    }
+
+
+def test_reference_detector_is_int8_and_trusted():
+    manifest, path = load_manifest(FOMO)  # verifies sha256
+    assert manifest.precision == "int8" and manifest.decoder.type == "fomo" and path.exists()
+
+
+def test_agent_on_a_rendered_street_publishes_valid_events(
+    tmp_path: Path, mosquitto, recorder_factory, street: SyntheticVideo, street_clip: Path
+):
+    recorder = recorder_factory(mosquitto.host, mosquitto.port)
+    config = agent_config(
+        tmp_path, mosquitto.url, FOMO, {"type": "file", "path": str(street_clip)}, **geometry(street)
+    )
+    agent = Agent(config).start()
+    try:
+        assert agent.wait_sources_finished(60) and agent.wait_drained(30)
+        assert recorder.wait_for(lambda: len(recorder.on("/events")) >= len(agent.emitted), 10)
+    finally:
+        agent.stop()
+    events = [decode(EventPayload, m.payload, topic_device_id="cam-test-1") for m in recorder.on("/events")]
+    manifest, _ = load_manifest(FOMO)
+    starts = [e for e in events if e.kind is EventKind.OBJECT and e.phase is EventPhase.START]
+    ends = [e for e in events if e.kind is EventKind.OBJECT and e.phase is EventPhase.END]
+    assert starts, "the detector found no object in a street scene"
+    assert sorted(e.track_id for e in starts) == sorted(e.track_id for e in ends)
+    assert {e.label for e in events} <= set(manifest.labels) - {"background"}
+    assert all(e.model == manifest.ref for e in events)
+    assert all(e.has_snapshot for e in starts)
+    assert [e.seq for e in events] == list(range(len(events)))
+
+
+def test_replay_counts_line_crossings_like_the_ground_truth(street: SyntheticVideo):
+    pipeline = CameraPipeline(camera_for(street, FOMO), RuntimeConfig(warmup_runs=0))
+    result = replay(pipeline, (f.image for f in street), fps=street.fps, stride=2)
+    predicted = sorted((e.line, e.direction) for e in result.events if e.kind is EventKind.LINE)
+    truth = sorted((e.name, e.direction) for e in street.truth_events() if e.kind == "line")
+    assert truth, "pick a seed whose clip has crossings"
+    assert predicted == truth

@@ -1,0 +1,219 @@
+"""``cloud-hub keys``, ``models`` and ``rollout`` commands through Flask's CLI runner (real SQLite)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from flask import Flask
+
+from cloud_hub import create_app
+from tests.rollout.support import broken_export, reference, repackage
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Flask:
+    instance = tmp_path / "instance"
+    return create_app({"instance_path": str(instance), "database_url": f"sqlite:///{instance / 'hub.db'}"})
+
+
+@pytest.fixture
+def runner(app: Flask):
+    return app.test_cli_runner()
+
+
+def test_keys_models_and_campaign_commands(runner, app: Flask, tmp_path: Path) -> None:
+    result = runner.invoke(args=["keys", "init"])
+    assert result.exit_code == 0, result.output
+    public = Path(app.instance_path) / "keys" / "hub-ed25519.pub.pem"
+    assert "BEGIN PUBLIC KEY" in result.output and public.exists()
+    assert oct((Path(app.instance_path) / "keys" / "hub-ed25519.pem").stat().st_mode & 0o777) == "0o600"
+    again = runner.invoke(args=["keys", "init"])
+    assert again.exit_code != 0 and "--force" in again.output
+
+    good = repackage(reference(), tmp_path / "v110", "1.1.0")
+    added = runner.invoke(
+        args=["models", "add", str(good / "model.onnx"), "--manifest", str(good / "manifest.json")]
+    )
+    assert added.exit_code == 0, added.output
+    assert added.output.startswith("registered fomo-street@1.1.0: bundle sha256 ")
+    same = runner.invoke(
+        args=["models", "add", str(good / "model.onnx"), "--manifest", str(good / "manifest.json")]
+    )
+    assert same.output.startswith("already registered fomo-street@1.1.0")
+    blobs = list((Path(app.instance_path) / "models" / "blobs").iterdir())
+    assert len(blobs) == 1, "content-addressed: one blob for the same bytes"
+
+    conflict = repackage(reference(), tmp_path / "conflict", "1.1.0", {"input": {"color": "BGR"}})
+    clash = runner.invoke(
+        args=["models", "add", str(conflict / "model.onnx"), "--manifest", str(conflict / "manifest.json")]
+    )
+    assert clash.exit_code != 0 and "already registered with different content" in clash.output
+
+    bad = broken_export(reference(), tmp_path / "broken", "1.2.0")
+    refused = runner.invoke(
+        args=["models", "add", str(bad / "model.onnx"), "--manifest", str(bad / "manifest.json")]
+    )
+    assert refused.exit_code != 0 and "model rejected: golden output_0 differs" in refused.output
+
+    listed = runner.invoke(args=["models", "list"])
+    assert "fomo-street@1.1.0" in listed.output
+
+    created = runner.invoke(
+        args=[
+            "rollout",
+            "create",
+            "--model",
+            "fomo-street@1.1.0",
+            "--target",
+            "a,b,c,d,e,f,g,h,i,j",
+            "--canary",
+            "1",
+            "--waves",
+            "10%,50%,100%",
+            "--max-failure",
+            "10%",
+        ]
+    )
+    assert created.exit_code == 0, created.output
+    campaign_id = created.output.split()[1].rstrip(":")
+    assert "wave 0: 1 device(s)" in created.output and "wave 2: 5 device(s)" in created.output
+    shown = json.loads(runner.invoke(args=["rollout", "show", campaign_id]).output)
+    assert shown["state"] == "running" and shown["counts"] == {"QUEUED": 10}
+    assert [w["total"] for w in shown["waves"]] == [1, 4, 5]
+    assert runner.invoke(args=["rollout", "pause", campaign_id]).output.startswith(f"{campaign_id}: paused")
+    assert runner.invoke(args=["rollout", "resume", campaign_id]).output.startswith(f"{campaign_id}: running")
+    assert runner.invoke(args=["rollout", "abort", campaign_id]).output.startswith(f"{campaign_id}: aborting")
+    rollback = runner.invoke(args=["rollout", "rollback", campaign_id])
+    assert rollback.exit_code != 0 and "no earlier version" in rollback.output
+    missing = runner.invoke(args=["rollout", "create", "--model", "nope@1.0.0", "--target", "a"])
+    assert missing.exit_code != 0 and "no registered model" in missing.output
+
+
+def test_commands_need_keys(runner, tmp_path: Path) -> None:
+    good = repackage(reference(), tmp_path / "v110", "1.1.0")
+    result = runner.invoke(
+        args=["models", "add", str(good / "model.onnx"), "--manifest", str(good / "manifest.json")]
+    )
+    assert result.exit_code != 0 and "cloud-hub keys init" in result.output
+
+
+def test_cli_only_rollout_reaches_a_device(mosquitto, tmp_path: Path, frames) -> None:
+    """keys init → models add → rollout create → `cloud-hub rollout serve` (its own process) → ACTIVE."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from edge_agent.updater.config import HealthConfig
+    from edge_agent.updater.sim import SimulatedDevice
+    from tests.rollout.support import REPO, wait_for
+
+    env = dict(
+        os.environ,
+        EDGESIGHT_INSTANCE_PATH=str(tmp_path / "instance"),
+        EDGESIGHT_MQTT_URL=mosquitto.url,
+        EDGESIGHT_DATABASE_URL=f"sqlite:///{tmp_path / 'instance' / 'hub.db'}",
+        EDGESIGHT_LOG_FORMAT="text",
+    )
+
+    def hub(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "cloud_hub", *args],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    hub("keys", "init")
+    good = repackage(reference(), tmp_path / "v110", "1.1.0")
+    hub("models", "add", str(good / "model.onnx"), "--manifest", str(good / "manifest.json"))
+    device = SimulatedDevice(
+        "cli-cam",
+        mosquitto.host,
+        mosquitto.port,
+        tmp_path / "store",
+        tmp_path / "instance" / "keys" / "hub-ed25519.pub.pem",
+        reference(),
+        frames,
+        fps=20,
+        health=HealthConfig(min_inferences=5, max_latency_ratio=None),
+    ).start()
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "cloud_hub", "rollout", "serve"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        campaign_id = (
+            hub(
+                "rollout",
+                "create",
+                "--model",
+                "fomo-street@1.1.0",
+                "--target",
+                "cli-cam",
+                "--canary",
+                "0",
+                "--waves",
+                "100%",
+            )
+            .split()[1]
+            .rstrip(":")
+        )
+        wait_for(
+            lambda: json.loads(hub("rollout", "show", campaign_id))["state"] == "completed",
+            timeout=90,
+            what="campaign completed through the CLI",
+        )
+        assert device.camera.active_ref == "fomo-street@1.1.0"
+        assert f"{campaign_id}  fomo-street@1.1.0" in hub("rollout", "list")
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        serve.wait(20)
+        device.stop()
+
+
+def test_targets_by_group_and_tag(app: Flask) -> None:
+    import time
+
+    from sqlalchemy.orm import Session
+
+    from cloud_hub import db as hub_db
+    from cloud_hub.identity.models import DeviceCredential
+    from cloud_hub.models import Device
+    from cloud_hub.rollout.campaigns import Target, resolve_target
+
+    settings = app.config["HUB_SETTINGS"]
+    hub_db.upgrade(settings.database_url)
+    now = time.time()
+    with Session(app.extensions["edgesight.engine"]) as db:
+        for device_id, group, tags, revoked in [
+            ("a", "lobby", ["night"], None),
+            ("b", "lobby", [], None),
+            ("c", "gate", ["night"], None),
+            ("d", "lobby", ["night"], now),
+        ]:
+            db.add(Device(id=device_id, first_seen=now, last_seen=now, state="online"))
+            db.flush()
+            db.add(
+                DeviceCredential(
+                    device_id=device_id,
+                    secret_hash="x",
+                    group=group,
+                    tags=tags,
+                    created_at=now,
+                    revoked_at=revoked,
+                )
+            )
+        db.commit()
+        assert resolve_target(db, Target.parse("group:lobby")) == ["a", "b"], "revoked devices get nothing"
+        assert resolve_target(db, Target.parse("tag:night")) == ["a", "c"]
+        assert resolve_target(db, Target.parse("all")) == ["a", "b", "c"]
