@@ -25,6 +25,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import yaml
+
 from edge_agent.config import CameraConfig, RuntimeConfig
 from edge_agent.pipeline import CameraPipeline
 from edge_agent.replay import replay
@@ -57,8 +59,22 @@ def camera_for(
         "events": {"anchor": "center"},
         "snapshots": {"enabled": False},
     }
-    data.update(overrides)
+    for key, value in overrides.items():  # dotted keys: "motion.cnn_interval_s" → data["motion"][...]
+        *parents, leaf = key.split(".")
+        node = data
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
     return CameraConfig.model_validate(data)
+
+
+def parse_overrides(pairs: list[str]) -> dict:
+    """``--set tracker.max_age=8`` → {"tracker.max_age": 8} (values parsed as YAML scalars)."""
+    out = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        out[key] = yaml.safe_load(value)
+    return out
 
 
 def stride(source_fps: float, detect_fps: float) -> int:
@@ -131,6 +147,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tolerance", type=float, default=1.0, help="zone event time tolerance (s)")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--detect-fps", type=float, default=None, help="default: the agent's default")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a camera config key, e.g. --set tracker.max_age=8",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
 
@@ -146,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
             duration_s=args.duration,
             scene=args.scene,
         )
-        pipeline = CameraPipeline(camera_for(video, args.model, args.detect_fps), runtime, model)
+        camera = camera_for(video, args.model, args.detect_fps, **parse_overrides(args.set))
+        pipeline = CameraPipeline(camera, runtime, model)
         model = pipeline.model  # one session for every video
         every = stride(args.fps, pipeline.camera.detect_fps)
         images = (video.frame(i).image if i % every == 0 else None for i in range(len(video)))

@@ -8,8 +8,9 @@ For each database (sqlite, postgresql) and each worker count (1, 2), on a fresh 
 2. paced phase: ``--rate`` events/s for ``--paced-seconds``; latency = edge timestamp → committed, as
    measured by each worker after its commit (the quantiles its /metrics exports); with 2 workers the
    p50 is the mean and the p99 the worse of the two;
-3. flood: ``--events`` QoS 1 events published as fast as one paho client can; ``events_per_s`` is
-   events / (last commit − first publish). ``events_stored`` counts the flood's rows, ``duplicates`` rows
+3. flood: ``--events`` QoS 1 events published by 10 ``mosquitto_pub -l`` processes (C, so the publisher
+   is not the bottleneck); ``events_per_s`` is events / (last commit − first publish).
+   ``events_stored`` counts the flood's rows, ``duplicates`` rows
    stored twice (the unique key makes it 0 by construction; ``redeliveries_ignored`` shows how often it
    had to), ``publish_per_s`` how fast the publisher went (the flood can't be faster).
 
@@ -52,11 +53,45 @@ DEVICES = 50
 log = logging.getLogger("benchmarks.ingest")
 
 
-def payload(i: int, ts: float | None = None) -> tuple[str, bytes]:
-    device = f"bench-{i % DEVICES:02d}"
+MOSQUITTO_PUB = shutil.which("mosquitto_pub") or "/usr/bin/mosquitto_pub"
+
+
+def device_name(k: int) -> str:
+    return f"bench-{k:02d}"
+
+
+def payload(i: int, ts: float | None = None, device: int | None = None) -> tuple[str, bytes]:
+    device = device_name(i % DEVICES if device is None else device)
     event = EventPayload(event_id=f"ev{i:010d}", device_id=device, seq=i, ts=ts or time.time(), kind="line",
                          label="person" if i % 3 else "car", score=0.8, line="door", direction="A->B")
     return TOPICS.events(device), event.to_bytes()
+
+
+FLOOD_PUBLISHERS = 10
+
+
+def flood(broker: MosquittoBroker, first: int, count: int, workdir: Path) -> float:
+    """Publish ``count`` events at QoS 1 with ``mosquitto_pub -l`` (one process per device, C speed, so
+    the flood measures the hub and not a Python publisher); returns seconds until every PUBACK."""
+    files = []
+    for k in range(FLOOD_PUBLISHERS):
+        path = workdir / f"flood-{k}.jsonl"
+        with open(path, "wb") as fh:
+            for i in range(first + k, first + count, FLOOD_PUBLISHERS):
+                fh.write(payload(i, device=k)[1] + b"\n")
+        files.append(path)
+    started = time.perf_counter()
+    procs = []
+    for k, path in enumerate(files):
+        with open(path, "rb") as stdin:
+            procs.append(subprocess.Popen(
+                [MOSQUITTO_PUB, "-h", broker.host, "-p", str(broker.port), "-q", "1", "-l", "-M", "200",
+                 "-i", f"bench-flood-{k}-{time.monotonic_ns()}", "-t", TOPICS.events(device_name(k))],
+                stdin=stdin))
+    for proc in procs:
+        if proc.wait(600) != 0:
+            raise RuntimeError(f"mosquitto_pub failed with {proc.returncode}")
+    return time.perf_counter() - started
 
 
 class Publisher:
@@ -66,14 +101,6 @@ class Publisher:
         self.client.max_queued_messages_set(0)
         self.client.connect(broker.host, broker.port)
         self.client.loop_start()
-
-    def flood(self, messages: list[tuple[str, bytes]]) -> float:
-        """Publish all at QoS 1 and wait for every PUBACK; returns publish seconds."""
-        started = time.perf_counter()
-        infos = [self.client.publish(topic, body, qos=1) for topic, body in messages]
-        for info in infos:
-            info.wait_for_publish(300)
-        return time.perf_counter() - started
 
     def paced(self, first: int, rate: float, seconds: float) -> int:
         count = int(rate * seconds)
@@ -178,7 +205,7 @@ def run_once(db: str, workers: int, args, workdir: Path) -> dict:
         engine = make_engine(url, poolclass=NullPool)
         stack.callback(engine.dispose)
         (workdir / "broker").mkdir()
-        broker = MosquittoBroker(workdir / "broker", extra_config=os.environ.get("BENCH_BROKER_EXTRA", "")).start()
+        broker = MosquittoBroker(workdir / "broker").start()
         stack.callback(broker.stop)
         pool = Workers(workers, url, broker, workdir)
         stack.callback(pool.stop)
@@ -192,10 +219,9 @@ def run_once(db: str, workers: int, args, workdir: Path) -> dict:
         p50 = sum(m['edgesight_ingest_event_latency_seconds{quantile=0.5}'] for m in metrics) / len(metrics)
         p99 = max(m['edgesight_ingest_event_latency_seconds{quantile=0.99}'] for m in metrics)
 
-        messages = [payload(paced + i) for i in range(args.events)]
         log.info("[%s, %d worker(s)] flood: %d events", db, workers, args.events)
         flood_start = time.time()
-        publish_s = publisher.flood(messages)
+        publish_s = flood(broker, paced, args.events, workdir)
         total = wait_stored(engine, paced + args.events)
         _, last_commit = stored(engine)
         elapsed = (last_commit or time.time()) - flood_start
@@ -218,16 +244,13 @@ def broker_drain(args, workdir: Path) -> float:
     sub = subprocess.Popen([shutil.which("mosquitto_sub") or "mosquitto_sub", "-h", broker.host, "-p",
                             str(broker.port), "-q", "1", "-t", TOPICS.all_devices(TopicKind.EVENTS),
                             "-C", str(args.events), "-i", "bench-drain"], stdout=subprocess.DEVNULL)
-    publisher = Publisher(broker)
     try:
         time.sleep(1.0)  # mosquitto_sub has subscribed
-        messages = [payload(i) for i in range(args.events)]
         started = time.perf_counter()
-        publisher.flood(messages)
+        flood(broker, 0, args.events, workdir)
         sub.wait(300)
         drain = args.events / (time.perf_counter() - started)
     finally:
-        publisher.close()
         if sub.poll() is None:
             sub.kill()
         broker.stop()

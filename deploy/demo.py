@@ -8,6 +8,7 @@ dashboard URL; Ctrl-C stops everything in reverse order.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -17,7 +18,7 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-VAR = REPO / "var" / "demo"
+VAR = Path(os.environ.get("EDGESIGHT_DEMO_DIR", REPO / "var" / "demo"))
 BIN = Path(sys.executable).parent
 WEB_PORT = int(os.environ.get("EDGESIGHT_DEMO_PORT", "8000"))
 
@@ -96,6 +97,27 @@ class Demo:
         print(f"  started {name:<10} pid {proc.pid}  log {VAR / (name + '.log')}")
         return proc
 
+    def hub(self, *args: str, stdin: str | None = None) -> str:
+        done = subprocess.run(
+            [str(BIN / "cloud-hub"), *args], cwd=REPO, env=self.env, input=stdin,
+            capture_output=True, text=True,
+        )
+        if done.returncode != 0:
+            raise SystemExit(f"demo: cloud-hub {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+        return done.stdout.strip()
+
+    def credentials(self) -> tuple[str, str]:
+        """The demo's admin (made once, by command, never a default password) and an API token."""
+        secret_file = VAR / "admin-password.txt"
+        if not secret_file.exists():
+            password = secrets.token_urlsafe(12)
+            self.hub("users", "add", "admin", "--role", "admin", "--password-stdin", stdin=password + "\n")
+            secret_file.write_text(password + "\n")
+            secret_file.chmod(0o600)
+        password = secret_file.read_text().strip()
+        token = self.hub("tokens", "create", "admin", "--name", "demo").splitlines()[-1]
+        return password, token
+
     def run(self) -> None:
         print("edgesight demo: starting the hub, a broker and two edge agents")
         if "EDGESIGHT_MQTT_URL" not in self.env:
@@ -103,7 +125,8 @@ class Demo:
             self.env["EDGESIGHT_MQTT_URL"] = f"mqtt://127.0.0.1:{port}"
             self.spawn("broker", str(BIN / "cloud-hub"), "broker", "--port", str(port))
             wait_for(lambda: port_open(port), "embedded broker")
-        subprocess.run([str(BIN / "cloud-hub"), "db", "upgrade"], cwd=REPO, env=self.env, check=True)
+        self.hub("db", "upgrade")
+        password, token = self.credentials()
         self.spawn("ingest", str(BIN / "cloud-hub"), "ingest")
         web_port = free_port(WEB_PORT)
         self.spawn("web", str(BIN / "cloud-hub"), "serve", "--host", "127.0.0.1", "--port", str(web_port))
@@ -125,7 +148,12 @@ class Demo:
                 )
             )
             self.spawn(device_id, str(BIN / "edge-agent"), "run", "--config", str(config))
-        print(f"\n  Dashboard:  {url}/\n  Events API: {url}/api/v1/events\n\nCtrl-C stops everything.")
+        print(
+            f"\n  Dashboard:  {url}/   (log in as admin / {password})"
+            f"\n  Events API: curl -H 'Authorization: Bearer {token}' {url}/api/v1/events"
+            "\n\nCtrl-C stops everything.",
+            flush=True,
+        )
         while True:
             for name, proc in self.procs:
                 if proc.poll() is not None:

@@ -168,8 +168,14 @@ class ModelConfig(Section):
 
 
 class TrackerConfig(Section):
+    match: Literal["distance", "iou"] = Field(
+        default="distance", description="centre distance (FOMO/centroid models) or box IoU (box detectors)"
+    )
     iou_threshold: Annotated[float, Field(ge=0, le=1)] = 0.1
     max_distance: Annotated[float, Field(gt=0, le=2)] = 0.12
+    process_noise: Annotated[float, Field(gt=0)] = Field(
+        default=0.5, description="Kalman acceleration noise (frame fractions / s²): lower = steadier"
+    )
     min_hits: Annotated[int, Field(ge=1)] = 2
     max_age: Annotated[int, Field(ge=1)] = 5
 
@@ -182,6 +188,9 @@ class ZoneConfig(Section):
     loiter_s: PositiveFloat | None = Field(default=None, description="dwell longer than this → loiter")
     crowd_count: Annotated[int, Field(ge=1)] | None = Field(default=None, description="crowd when ≥ N")
     crowd_for_s: Annotated[float, Field(ge=0)] = 3.0
+    margin: Annotated[float, Field(ge=0, le=0.2)] = Field(
+        default=0.02, description="hysteresis: enter/exit only once this far past the boundary"
+    )
 
 
 class LineConfig(Section):
@@ -193,7 +202,10 @@ class LineConfig(Section):
     labels: list[str] | None = None
     positive: str = "in"
     negative: str = "out"
-    margin: Annotated[float, Field(ge=0, le=0.2)] = 0.01
+    margin: Annotated[float, Field(ge=0, le=0.2)] = 0.02
+    min_frames: Annotated[int, Field(ge=1)] = Field(
+        default=2, description="inferences on the new side before a crossing counts (jitter filter)"
+    )
 
     @model_validator(mode="after")
     def _not_degenerate(self) -> LineConfig:

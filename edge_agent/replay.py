@@ -21,6 +21,7 @@ from edge_agent.sources import Frame
 @dataclass
 class ReplayResult:
     events: list[RuleEvent] = field(default_factory=list)
+    final_events: list[RuleEvent] = field(default_factory=list)  # tracks closed because the video ended
     frames: int = 0
     processed: int = 0
     seconds: float = 0.0
@@ -43,6 +44,6 @@ def replay(
             continue
         result.processed += 1
         result.events.extend(pipeline.process(Frame(image, index, index / fps)))
-    result.events.extend(pipeline.finish((index + 1) / fps))
+    result.final_events = pipeline.finish((index + 1) / fps)
     result.seconds = time.perf_counter() - started
     return result

@@ -9,7 +9,6 @@ so jitter on the line is not a crossing. Rule times are the frames' timestamps, 
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,14 +46,19 @@ class ZoneRule:
         self.config = config
         self.polygon = np.array(config.polygon, dtype=np.float32)
         self.inside: dict[int, float] = {}  # track id → entered at
-        self.streak: dict[int, int] = defaultdict(int)  # consecutive frames disagreeing with state
+        self.seen: set[int] = set()
+        self.pending: dict[int, tuple[float, int]] = {}  # track → (first ts on the other side, frames)
         self.loitered: set[int] = set()
         self.crowd_since: float | None = None
         self.crowd_active = False
         self.crowd_lead: Track | None = None
 
     def contains(self, point: tuple[float, float]) -> bool:
-        return cv2.pointPolygonTest(self.polygon, point, False) >= 0
+        return self.distance(point) >= 0
+
+    def distance(self, point: tuple[float, float]) -> float:
+        """Signed distance to the boundary (normalised units): positive inside."""
+        return float(cv2.pointPolygonTest(self.polygon, (float(point[0]), float(point[1])), True))
 
     def applies(self, track: Track) -> bool:
         return self.config.labels is None or track.label in self.config.labels
@@ -67,6 +71,7 @@ class LineRule:
         self.b = np.array(config.b, dtype=np.float64)
         self.length = float(np.linalg.norm(self.b - self.a))
         self.side: dict[int, tuple[int, float, float, float]] = {}  # track → (side, dist, t, ts)
+        self.pending: dict[int, tuple[float, float, int]] = {}  # track → (along, ts at crossing, frames)
         self.counts: dict[str, int] = {config.positive: 0, config.negative: 0}
 
     def measure(self, point: tuple[float, float]) -> tuple[float, float]:
@@ -133,10 +138,12 @@ class RuleEngine:
                         value=round(ts - entered, 3),
                     )
                 )
-            zone.streak.pop(track.id, None)
+            zone.pending.pop(track.id, None)
+            zone.seen.discard(track.id)
             zone.loitered.discard(track.id)
         for line in self.lines.values():
             line.side.pop(track.id, None)
+            line.pending.pop(track.id, None)
         self._last_update.pop(track.id, None)
         for key in [k for k in self._line_times if k[1] == track.id]:
             del self._line_times[key]
@@ -150,38 +157,10 @@ class RuleEngine:
     # ----------------------------------------------------------------------------------------- zones
     def _zone(self, zone: ZoneRule, update: TrackUpdate, ts: float, tracked: bool) -> list[RuleEvent]:
         events: list[RuleEvent] = []
-        need = self.camera.events.min_zone_frames
         if tracked:
             for track in update.active:
-                if not zone.applies(track):
-                    continue
-                inside_now = zone.contains(anchor_point(track, self.anchor))
-                was_inside = track.id in zone.inside
-                if inside_now == was_inside:
-                    zone.streak[track.id] = 0
-                    continue
-                zone.streak[track.id] += 1
-                if zone.streak[track.id] < need:
-                    continue
-                zone.streak[track.id] = 0
-                if inside_now:
-                    zone.inside[track.id] = ts
-                    events.append(
-                        RuleEvent(EventKind.ZONE, EventPhase.START, track, ts, zone=zone.config.name)
-                    )
-                else:
-                    entered = zone.inside.pop(track.id)
-                    zone.loitered.discard(track.id)
-                    events.append(
-                        RuleEvent(
-                            EventKind.ZONE,
-                            EventPhase.END,
-                            track,
-                            ts,
-                            zone=zone.config.name,
-                            value=round(ts - entered, 3),
-                        )
-                    )
+                if zone.applies(track):
+                    events.extend(self._zone_track(zone, track, ts))
         by_id = {t.id: t for t in update.active}
         if zone.config.loiter_s is not None:
             for track_id, entered in zone.inside.items():
@@ -204,6 +183,44 @@ class RuleEngine:
         if zone.config.crowd_count is not None:
             events.extend(self._crowd(zone, by_id, ts))
         return events
+
+    def _zone_track(self, zone: ZoneRule, track: Track, ts: float) -> list[RuleEvent]:
+        """Hysteresis: a state change needs ``min_zone_frames`` observations on the other side, one of
+        them beyond ``margin``; the event is dated when the anchor first crossed the boundary."""
+        d = zone.distance(anchor_point(track, self.anchor))
+        if track.id not in zone.seen:
+            zone.seen.add(track.id)
+            if d >= 0:  # first seen inside: it entered when it appeared
+                zone.inside[track.id] = track.first_ts
+                return [
+                    RuleEvent(EventKind.ZONE, EventPhase.START, track, track.first_ts, zone=zone.config.name)
+                ]
+            return []
+        was_inside = track.id in zone.inside
+        if (d >= 0) == was_inside:
+            zone.pending.pop(track.id, None)
+            return []
+        since, frames = zone.pending.get(track.id, (ts, 0))
+        frames += 1
+        zone.pending[track.id] = (since, frames)
+        if frames < self.camera.events.min_zone_frames or abs(d) < zone.config.margin:
+            return []
+        del zone.pending[track.id]
+        if not was_inside:
+            zone.inside[track.id] = since
+            return [RuleEvent(EventKind.ZONE, EventPhase.START, track, since, zone=zone.config.name)]
+        entered = zone.inside.pop(track.id)
+        zone.loitered.discard(track.id)
+        return [
+            RuleEvent(
+                EventKind.ZONE,
+                EventPhase.END,
+                track,
+                since,
+                zone=zone.config.name,
+                value=round(since - entered, 3),
+            )
+        ]
 
     def _crowd(self, zone: ZoneRule, by_id: dict[int, Track], ts: float) -> list[RuleEvent]:
         present = [by_id[i] for i in zone.inside if i in by_id]
@@ -252,15 +269,28 @@ class RuleEngine:
                 continue
             side = 1 if signed > 0 else -1
             previous = line.side.get(track.id)
-            line.side[track.id] = (side, signed, along, ts)
             if previous is None or previous[0] == side:
+                line.side[track.id] = (side, signed, along, ts)
+                line.pending.pop(track.id, None)
                 continue
-            _, prev_signed, prev_along, prev_ts = previous
-            frac = abs(prev_signed) / (abs(prev_signed) + abs(signed))
-            cross_along = prev_along + (along - prev_along) * frac
+            # On the other side: remember where/when it crossed; count once it stayed there min_frames.
+            if track.id not in line.pending:
+                _, prev_signed, prev_along, prev_ts = previous
+                frac = abs(prev_signed) / (abs(prev_signed) + abs(signed))
+                line.pending[track.id] = (
+                    prev_along + (along - prev_along) * frac,
+                    prev_ts + (ts - prev_ts) * frac,
+                    0,
+                )
+            cross_along, cross_ts, frames = line.pending[track.id]
+            frames += 1
+            line.pending[track.id] = (cross_along, cross_ts, frames)
+            if frames < line.config.min_frames:
+                continue
+            del line.pending[track.id]
+            line.side[track.id] = (side, signed, along, ts)
             if not -0.02 <= cross_along <= 1.02:
                 continue  # passed beside the segment, not through it
-            cross_ts = prev_ts + (ts - prev_ts) * frac
             direction = line.config.positive if side > 0 else line.config.negative
             line.counts[direction] += 1
             events.append(

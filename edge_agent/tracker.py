@@ -110,17 +110,18 @@ class Tracker:
         self._last_ts: float | None = None
 
     def _cost(self, track: Track, det: Detection) -> float | None:
-        predicted = track.predicted_box()
-        overlap = iou(predicted, det.box)
+        """Lower is better; None = may not match. Different labels may match (detectors flicker), at a price."""
         penalty = 0.0 if det.label == track.label else 0.5
-        if overlap >= self.config.iou_threshold:
-            return 1.0 - overlap + penalty
+        if self.config.match == "iou":
+            overlap = iou(track.predicted_box(), det.box)
+            return 1.0 - overlap + penalty if overlap >= self.config.iou_threshold else None
+        # Centre distance to the *predicted* position: two people passing each other keep their ids
+        # because each prediction runs ahead in its own direction. The gate widens while coasting.
         cx, cy = track.center
         dx, dy = (det.box[0] + det.box[2]) / 2 - cx, (det.box[1] + det.box[3]) / 2 - cy
+        gate = self.config.max_distance * (1.0 + 0.5 * track.misses)
         distance = float(np.hypot(dx, dy))
-        if distance <= self.config.max_distance:
-            return 1.0 + distance / self.config.max_distance + penalty
-        return None
+        return distance / gate + penalty if distance <= gate else None
 
     def update(self, detections: list[Detection], ts: float) -> TrackUpdate:
         dt = 0.0 if self._last_ts is None else max(0.0, ts - self._last_ts)
@@ -167,7 +168,14 @@ class Tracker:
                 continue
             cx, cy = (det.box[0] + det.box[2]) / 2, (det.box[1] + det.box[3]) / 2
             track = Track(
-                next(self._ids), det.box, det.score, ts, ts, Kalman(cx, cy), best_score=det.score, state_ts=ts
+                next(self._ids),
+                det.box,
+                det.score,
+                ts,
+                ts,
+                Kalman(cx, cy, accel=self.config.process_noise),
+                best_score=det.score,
+                state_ts=ts,
             )
             track.labels[det.label] += 1
             if self.config.min_hits <= 1:

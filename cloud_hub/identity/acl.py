@@ -20,7 +20,6 @@ from shared.topics import EDGE_TO_HUB, HUB_TO_EDGE, TopicKind, Topics, validate_
 PUBLISH_SEND = "publishClientSend"
 PUBLISH_RECEIVE = "publishClientReceive"
 SUBSCRIBE_PATTERN = "subscribePattern"
-UNSUBSCRIBE_PATTERN = "unsubscribePattern"
 
 DYNSEC_TOPIC = "$CONTROL/dynamic-security/#"
 

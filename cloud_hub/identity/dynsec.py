@@ -58,7 +58,10 @@ class DynsecAdmin:
         self.close()
 
     def connect(self) -> None:
-        self._client.connect(self.endpoint.host, self.endpoint.port, keepalive=30)
+        try:
+            self._client.connect(self.endpoint.host, self.endpoint.port, keepalive=30)
+        except OSError as exc:  # refused, unreachable, or a TLS certificate that does not verify
+            raise DynsecError(f"cannot reach the broker at {self.endpoint.url}: {exc}") from None
         self._client.loop_start()
         with self._cond:
             if not self._cond.wait_for(
@@ -116,7 +119,8 @@ class DynsecAdmin:
         with self._cond:
             if not self._cond.wait_for(lambda: all(i in self._responses for i in ids), self.timeout):
                 raise DynsecError(
-                    f"the broker did not answer {[c['command'] for c in batch]} in {self.timeout}s"
+                    f"the broker did not answer {[c['command'] for c in batch]} in {self.timeout}s "
+                    "(is the dynamic security plugin loaded?)"
                 )
             answers = [self._responses.pop(i) for i in ids]
         tolerated = set(allow_errors)

@@ -8,6 +8,7 @@ its LAN) only the database is written and the caller is told.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ from shared.topics import Topics, validate_device_id
 from .credentials import hash_secret, new_secret
 from .models import DeviceCredential
 from .snippet import DeviceLink, agent_config_snippet
+
+LABEL_RE = re.compile(r"^[A-Za-z0-9_.\- ]{1,64}$")
 
 
 class ProvisioningError(RuntimeError):
@@ -59,6 +62,10 @@ class DeviceRegistry:
     def add(self, device_id: str, group: str | None = None, tags: Iterable[str] = ()) -> Provisioned:
         """A new device (or a revoked one re-enrolled) with a fresh secret."""
         validate_device_id(device_id)
+        tags = sorted(set(tags))
+        for label in (group, *tags):
+            if label is not None and not LABEL_RE.match(label):
+                raise ProvisioningError(f"group/tag {label!r}: 1-64 letters, digits, '_', '.', '-', ' '")
         secret = new_secret()
         now = time.time()
         with Session(self.engine) as session:
@@ -72,7 +79,7 @@ class DeviceRegistry:
                 cred = DeviceCredential(device_id=device_id, created_at=now)
                 session.add(cred)
             cred.secret_hash = hash_secret(secret).encode()
-            cred.group, cred.tags = group, sorted(set(tags))
+            cred.group, cred.tags = group, tags
             cred.rotated_at, cred.revoked_at = None, None
             session.flush()  # constraint errors surface before the broker is touched
             if self.broker is not None:

@@ -30,7 +30,8 @@ def agent_config_snippet(device_id: str, secret: str, link: DeviceLink) -> str:
     )
     notes = [f"# edgesight agent credentials for {device_id}: shown once, the hub keeps only a hash."]
     if link.url.startswith("mqtts://") and link.ca_file:
-        notes.append(f"# Copy the hub's CA certificate (ca.crt) to {link.ca_file} on the device.")
+        notes.append("# Copy the hub's CA certificate (ca.crt) to this path on the device:")
+        notes.append(f"#   {link.ca_file}")
     elif link.url.startswith("mqtt://"):
         notes.append(
             "# WARNING: plain mqtt:// sends this password in clear text; use mqtts:// outside a lab."

@@ -90,6 +90,10 @@ def rotate(device_id: str):
 @bp.post("/devices/<device_id>/credentials/revoke")
 @require_role("admin")
 def revoke(device_id: str):
+    back = redirect(request.form.get("next") or url_for("identity.credentials"))
+    if request.form.get("confirm") != "yes":
+        flash(f"{device_id} not revoked: tick the confirmation box")
+        return back
     try:
         with _registry() as registry:
             registry.revoke(device_id)
@@ -98,7 +102,7 @@ def revoke(device_id: str):
     else:
         current_app.logger.info("device revoked", extra={"device": device_id, "by": _who()})
         flash(f"{device_id} revoked: the broker refuses it and has dropped its connection")
-    return redirect(request.form.get("next") or url_for("identity.credentials"))
+    return back
 
 
 def _who() -> str:

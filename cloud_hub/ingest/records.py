@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal
 
 from shared.payloads import (
@@ -20,7 +21,7 @@ from shared.payloads import (
     TelemetryPayload,
     decode,
 )
-from shared.topics import TopicError, TopicKind, Topics
+from shared.topics import ParsedTopic, TopicError, TopicKind, Topics
 
 INT64_MAX = 2**63 - 1
 EVENT_ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
@@ -51,24 +52,31 @@ def dead(incoming: Incoming, reason: str) -> Record:
     return Record("dead", incoming, reason=reason[:1000])
 
 
-def _check_storable(values: dict[str, Any], path: str = "") -> None:
+def _check_storable(values: dict[str, Any]) -> None:
+    """What the database cannot hold: integers beyond 64 bits, NaN/inf, NUL characters in text."""
     for key, value in values.items():
-        where = f"{path}{key}"
-        if isinstance(value, bool):
-            continue
-        if isinstance(value, int) and not -INT64_MAX - 1 <= value <= INT64_MAX:
-            raise PayloadError(f"out of range: {where} does not fit in 64 bits")
-        if isinstance(value, float) and not math.isfinite(value):
-            raise PayloadError(f"out of range: {where} is not a finite number")
-        if isinstance(value, str) and "\x00" in value:
+        _check_value(value, key)
+
+
+def _check_value(value: Any, where: str) -> None:
+    kind = type(value)
+    if kind is str:
+        if "\x00" in value:
             raise PayloadError(f"invalid text: {where} contains a NUL character")
-        if isinstance(value, dict):
-            for k in value:
-                if "\x00" in str(k):
-                    raise PayloadError(f"invalid text: a key of {where} contains a NUL character")
-            _check_storable(value, f"{where}.")
-        if isinstance(value, list | tuple):
-            _check_storable({str(i): v for i, v in enumerate(value)}, f"{where}.")
+    elif kind is int:
+        if not -INT64_MAX - 1 <= value <= INT64_MAX:
+            raise PayloadError(f"out of range: {where} does not fit in 64 bits")
+    elif kind is float:
+        if not math.isfinite(value):
+            raise PayloadError(f"out of range: {where} is not a finite number")
+    elif kind is dict:
+        for k, v in value.items():
+            if "\x00" in str(k):
+                raise PayloadError(f"invalid text: a key of {where} contains a NUL character")
+            _check_value(v, f"{where}.{k}")
+    elif kind is list or kind is tuple:
+        for i, v in enumerate(value):
+            _check_value(v, f"{where}.{i}")
 
 
 def event_row(msg: EventPayload, received_at: float) -> dict[str, Any]:
@@ -96,10 +104,16 @@ def status_row(msg: StatusPayload) -> dict[str, Any]:
     return row
 
 
+@lru_cache(maxsize=65536)
+def parse_topic(topics: Topics, topic: str) -> ParsedTopic:
+    """A fleet publishes on a bounded set of topics (devices x kinds): parse each one once."""
+    return topics.parse(topic)
+
+
 def classify(topics: Topics, incoming: Incoming) -> Record:
     """Never raises: every failure becomes a dead letter whose reason says what was wrong."""
     try:
-        parsed = topics.parse(incoming.topic)
+        parsed = parse_topic(topics, incoming.topic)
     except TopicError as exc:
         return dead(incoming, f"unknown topic: {exc}")
     device_id = parsed.device_id

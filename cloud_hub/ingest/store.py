@@ -7,12 +7,13 @@ message at a time and the guilty message becomes a dead letter: one bad row neve
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, Table, and_, or_, select, tuple_, update
+from sqlalchemy import Connection, Engine, Table, and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -52,28 +53,33 @@ class BatchResult:
 
 
 def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict], keys: Sequence[str]) -> int:
-    """INSERT … ON CONFLICT (keys) DO NOTHING as one executemany; returns how many rows were new.
-
-    No RETURNING on purpose: a plain executemany runs in psycopg 3's pipeline mode with one cached
-    statement, while INSERT…RETURNING for many rows becomes one huge multi-VALUES statement that psycopg
-    re-parses every batch (measured: 10x slower). The pipeline reports no rowcount, so the new rows are
-    counted by looking up the batch's keys first (an index probe). Only the count can be off, by a
-    redelivery racing on another worker; what is stored is decided by the unique key alone.
-    """
+    """INSERT … ON CONFLICT (keys) DO NOTHING for a whole batch; returns how many rows were new."""
     if not rows:
         return 0
-    batch_keys = {tuple(row[k] for k in keys) for row in rows}
-    columns = [table.c[k] for k in keys]
-    existing = set(conn.execute(select(*columns).where(tuple_(*columns).in_(list(batch_keys)))).tuples())
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        stmt = postgresql.insert(table)
-    elif dialect == "sqlite":
-        stmt = sqlite.insert(table)
-    else:  # pragma: no cover - the hub supports exactly these two
-        raise RuntimeError(f"unsupported database dialect {dialect!r}")
-    conn.execute(stmt.on_conflict_do_nothing(index_elements=list(keys)), list(rows))
-    return len(batch_keys - existing)
+    if conn.dialect.name == "postgresql":
+        return _insert_ignore_postgresql(conn, table, rows, keys)
+    if conn.dialect.name != "sqlite":  # pragma: no cover - the hub supports exactly these two
+        raise RuntimeError(f"unsupported database dialect {conn.dialect.name!r}")
+    # sqlite3's executemany sums rowcount over the rows; an ignored row counts 0.
+    stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=list(keys))
+    return conn.execute(stmt, list(rows)).rowcount
+
+
+def _insert_ignore_postgresql(
+    conn: Connection, table: Table, rows: Sequence[dict], keys: Sequence[str]
+) -> int:
+    """One statement per batch, the rows as one JSON document expanded by the server:
+    ``INSERT … SELECT cols FROM json_populate_recordset(NULL::table, :rows) ON CONFLICT … RETURNING 1``.
+
+    Measured here: a per-row executemany spends its time in round trips, SQLAlchemy's multi-VALUES
+    INSERT…RETURNING is re-parsed by psycopg every batch, and per-column arrays are slow to adapt in
+    Python; one JSON parameter (C-encoded) costs the least and RETURNING counts the new rows exactly.
+    """
+    names = ", ".join(c.name for c in table.columns if c.name in rows[0])
+    sql = (f"INSERT INTO {table.name} ({names}) SELECT {names} "
+           f"FROM json_populate_recordset(NULL::{table.name}, %(rows)s::json) "
+           f"ON CONFLICT ({', '.join(keys)}) DO NOTHING RETURNING 1")
+    return len(conn.exec_driver_sql(sql, {"rows": json.dumps(list(rows))}).all())
 
 
 def ensure_devices(conn: Connection, device_ids: Iterable[str], now: float) -> None:

@@ -210,6 +210,28 @@ def create_user():
     return jsonify(_user_dict(user)), 201
 
 
+@bp.patch("/devices/<device_id>")
+@require_role("admin")
+def update_device(device_id: str):
+    """Operator labels for the registry: a display name and a site."""
+    db = database.session()
+    device = db.get(Device, device_id)
+    if device is None:
+        abort(404)
+    body = request.get_json(silent=True) or {}
+    unknown = set(body) - {"name", "site"}
+    if unknown:
+        raise QueryError(f"{sorted(unknown)[0]}: not an editable field (name, site)")
+    for field in ("name", "site"):
+        if field in body:
+            value = body[field]
+            if value is not None and (not isinstance(value, str) or len(value) > 128):
+                raise QueryError(f"{field}: a string of at most 128 characters, or null")
+            setattr(device, field, value or None)
+    db.commit()
+    return jsonify(queries.device_dict(device))
+
+
 @bp.delete("/devices/<device_id>")
 @require_role("admin")
 def delete_device(device_id: str):

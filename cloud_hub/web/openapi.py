@@ -72,6 +72,11 @@ class DeviceOut(Out):
     telemetry_ts: float | None
 
 
+class DevicePatch(Out):
+    name: str | None = None
+    site: str | None = None
+
+
 class DeviceList(Out):
     items: list[DeviceOut]
 
@@ -190,6 +195,8 @@ DEVICE = Param("device_id", "path")
 OPERATIONS = [
     Operation("get", "/devices", "The device registry", DeviceList),
     Operation("get", "/devices/{device_id}", "One device", DeviceOut, params=[DEVICE]),
+    Operation("patch", "/devices/{device_id}", "Set a device's display name and site (admin)", DeviceOut,
+              params=[DEVICE], body=DevicePatch, admin=True),
     Operation("delete", "/devices/{device_id}", "Forget a device and its data (admin)", None, 204,
               params=[DEVICE], admin=True),
     Operation("get", "/devices/{device_id}/telemetry", "Telemetry of one device, oldest first", TelemetryList,
@@ -216,8 +223,8 @@ OPERATIONS = [
     Operation("get", "/openapi.json", "This document", None),
 ]
 
-MODELS = [Error, EventPage, DeviceList, DeviceOut, Counts, TelemetryList, Me, UserList, UserOut, NewUser,
-          TokenList, TokenOut, NewTokenRequest, NewToken]
+MODELS = [Error, EventPage, DeviceList, DeviceOut, DevicePatch, Counts, TelemetryList, Me, UserList, UserOut,
+          NewUser, TokenList, TokenOut, NewTokenRequest, NewToken]
 
 
 def document() -> dict[str, Any]:

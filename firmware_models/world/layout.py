@@ -23,6 +23,7 @@ class Lane:
     jitter: float  # random foot-y spread within the lane
     direction: int  # +1 left→right, -1 right→left, 0 either
     speed: tuple[float, float]  # frame-widths per second
+    rate: float = 1.0  # arrivals relative to the scene's base rate
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ def street_layout(rng: np.random.Generator) -> Layout:
     cx = float(rng.uniform(0.38, 0.62))
     people = (("person",), (1.0,))
     lanes = (
-        Lane(*people, y=far_walk, jitter=0.015, direction=0, speed=(0.04, 0.09)),
+        Lane(*people, y=far_walk, jitter=0.025, direction=0, speed=(0.04, 0.09), rate=0.6),
         Lane(
             ("car", "truck", "bicycle"),
             (0.7, 0.15, 0.15),
@@ -68,7 +69,8 @@ def street_layout(rng: np.random.Generator) -> Layout:
             direction=1,
             speed=(0.12, 0.25),
         ),
-        Lane(("person", "bicycle"), (0.8, 0.2), y=near_walk, jitter=0.02, direction=0, speed=(0.05, 0.10)),
+        Lane(("person", "bicycle"), (0.8, 0.2), y=near_walk, jitter=0.04, direction=0, speed=(0.05, 0.10),
+             rate=0.6),
     )
     lines = {
         "crosswalk": ((cx, 0.0), (cx, 1.0)),
@@ -91,9 +93,9 @@ def indoor_layout(rng: np.random.Generator) -> Layout:
     back = horizon + 0.08
     cx = float(rng.uniform(0.35, 0.65))
     lanes = (
-        Lane(("person",), (1.0,), y=back + 0.02, jitter=0.02, direction=0, speed=(0.05, 0.10)),
-        Lane(("person",), (1.0,), y=0.78, jitter=0.05, direction=0, speed=(0.06, 0.12)),
-        Lane(("person", "bicycle"), (0.9, 0.1), y=0.95, jitter=0.02, direction=0, speed=(0.06, 0.12)),
+        Lane(("person",), (1.0,), y=back + 0.03, jitter=0.03, direction=0, speed=(0.05, 0.10), rate=0.6),
+        Lane(("person",), (1.0,), y=0.78, jitter=0.06, direction=0, speed=(0.06, 0.12), rate=0.7),
+        Lane(("person", "bicycle"), (0.9, 0.1), y=0.94, jitter=0.03, direction=0, speed=(0.06, 0.12), rate=0.6),
     )
     lines = {"doorway": ((cx, 0.0), (cx, 1.0))}
     zones = {"desk": [(0.0, 0.55), (0.3, 0.55), (0.3, 1.0), (0.0, 1.0)]}

@@ -29,7 +29,7 @@ def still_samples(
             fps=10.0,
             duration_s=30.0,
             scene=scene,
-            density=float(rng.uniform(1.5, 3.0)),
+            density=float(rng.uniform(1.0, 2.0)),
         )
         video_seed += 1
         for index in rng.choice(len(video), size=frames_per_video, replace=False):

@@ -19,7 +19,8 @@ def build_schedule(
     actors: list[Actor] = []
     rate = RATES[kind] * density
     for lane in layout.lanes:
-        t = -WARMUP_S + float(rng.exponential(1.0 / rate))
+        lane_rate = rate * lane.rate
+        t = -WARMUP_S + float(rng.exponential(1.0 / lane_rate))
         lane_free_at: dict[int, float] = {}
         lane_speed = float(rng.uniform(*lane.speed))
         while t < duration_s:
@@ -45,7 +46,7 @@ def build_schedule(
             if vehicle:
                 lane_free_at[direction] = t + (2 * margin + 0.1) / speed
             actors.append(actor)
-            t += float(rng.exponential(1.0 / rate))
+            t += float(rng.exponential(1.0 / lane_rate))
     if layout.crossing_x is not None:
         crossing = CROSSING_RATE[kind] * density
         t = -WARMUP_S + float(rng.exponential(1.0 / crossing))

@@ -16,6 +16,23 @@ from tests.hub.helpers import TOPICS, Device, event, status, telemetry
 
 pytestmark = pytest.mark.browser
 
+# An 8x8 JPEG made by OpenCV (a real decodable image, so the browser's naturalWidth proves it loaded).
+THUMBNAIL = bytes.fromhex(
+    "ffd8ffe000104a46494600010100000100010000ffdb00430002010101010102010101020202020204030202020205040403"
+    "04060506060605060606070908060709070606080b08090a0a0a0a0a06080b0c0b0a0c090a0a0affdb004301020202020202"
+    "050303050a0706070a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a"
+    "0a0a0a0a0a0a0a0affc00011080008000803012200021101031101ffc4001f00000105010101010101000000000000000001"
+    "02030405060708090a0bffc400b5100002010303020403050504040000017d01020300041105122131410613516107227114"
+    "328191a1082342b1c11552d1f02433627282090a161718191a25262728292a3435363738393a434445464748494a53545556"
+    "5758595a636465666768696a737475767778797a838485868788898a92939495969798999aa2a3a4a5a6a7a8a9aab2b3b4b5"
+    "b6b7b8b9bac2c3c4c5c6c7c8c9cad2d3d4d5d6d7d8d9dae1e2e3e4e5e6e7e8e9eaf1f2f3f4f5f6f7f8f9faffc4001f010003"
+    "0101010101010101010000000000000102030405060708090a0bffc400b51100020102040403040705040400010277000102"
+    "031104052131061241510761711322328108144291a1b1c109233352f0156272d10a162434e125f11718191a262728292a35"
+    "363738393a434445464748494a535455565758595a636465666768696a737475767778797a82838485868788898a92939495"
+    "969798999aa2a3a4a5a6a7a8a9aab2b3b4b5b6b7b8b9bac2c3c4c5c6c7c8c9cad2d3d4d5d6d7d8d9dae2e3e4e5e6e7e8e9ea"
+    "f2f3f4f5f6f7f8f9faffda000c03010002110311003f00f867fe0bff00ff003497fee3dffb8ea28a2be1bc36ff00922b0bff"
+    "006fff00e9c99f73e24ffc96b8affb73ff004dc0ffd9")
+
 
 def log_in(browser, live_server, auth, username="operator", role="viewer"):
     auth.create(username, role)
@@ -44,12 +61,17 @@ def test_fleet_page_shows_devices_and_live_events(live_server, browser, auth, mo
     wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, 'tr[data-event-id="street-cam-00000001"]'))
     wait.until(lambda b: b.find_element(By.ID, "live-state").text == "live")
 
-    # Arrives while the page is open: must appear without a reload (SSE).
+    # Arrives while the page is open: must appear without a reload (SSE), with its snapshot thumbnail.
     marker = browser.execute_script("window.__same_page = true; return 1")
-    cam.send_event(event("street-cam", 2, label="bicycle", kind="zone", zone="crossing", line=None,
-                         direction=None))
+    second = event("street-cam", 2, label="bicycle", kind="zone", zone="crossing", line=None, direction=None,
+                   has_snapshot=True)
+    cam.publish(TOPICS.snapshot("street-cam", second.event_id), THUMBNAIL)
+    cam.send_event(second)
     row = wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, 'tr[data-event-id="street-cam-00000002"]'))
     assert "bicycle" in row[0].text and "crossing" in row[0].text
+    wait.until(lambda b: b.execute_script(
+        "const i = document.querySelector('tr[data-event-id=\"street-cam-00000002\"] img');"
+        "return i !== null && i.complete && i.naturalWidth === 8"))
     assert marker == 1 and browser.execute_script("return window.__same_page") is True
 
     cam.drop()

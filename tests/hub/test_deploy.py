@@ -53,3 +53,18 @@ def test_dockerfile_installs_the_hub_and_runs_as_a_user():
     assert "\nUSER " in dockerfile
     for path in ("shared", "cloud_hub", "pyproject.toml"):
         assert path in dockerfile and (REPO / path).exists()
+
+
+def test_example_settings_file_is_valid():
+    from cloud_hub.config import load_settings
+
+    settings = load_settings(environ={"EDGESIGHT_CONFIG": str(REPO / "deploy/hub/hub.example.yaml")})
+    assert settings.database_url.startswith("postgresql+psycopg://")
+    assert settings.retention_days == 90
+
+
+def test_systemd_units_run_the_console_script():
+    web = (REPO / "deploy/hub/cloud-hub-web.service").read_text()
+    ingest = (REPO / "deploy/hub/cloud-hub-ingest@.service").read_text()
+    assert "cloud_hub.wsgi:app" in web and "db upgrade" in web
+    assert "cloud-hub ingest --worker %i --share hub" in ingest

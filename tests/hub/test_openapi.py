@@ -71,5 +71,8 @@ def test_real_responses_validate_against_the_documented_models(app, api, auth, c
     new_user = client.post("/api/v1/users", json={"username": "v", "password": "p" * 12}, headers=csrf)
     openapi.UserOut.model_validate(new_user.get_json())
     openapi.UserList.model_validate(client.get("/api/v1/users").get_json())
+    renamed = client.patch("/api/v1/devices/cam-1", json={"name": "Front door", "site": "HQ"}, headers=csrf)
+    assert openapi.DeviceOut.model_validate(renamed.get_json()).name == "Front door"
+    assert client.patch("/api/v1/devices/cam-1", json={"state": "online"}, headers=csrf).status_code == 400
     assert client.delete("/api/v1/devices/cam-1", headers=csrf).status_code == 204
     assert openapi.DeviceList.model_validate(client.get("/api/v1/devices").get_json()).items == []

@@ -74,6 +74,7 @@ def test_viewer_gets_403_on_admin_actions(client, auth, app):
     assert client.post("/api/v1/users", json={"username": "eve", "password": "x" * 12}, headers=csrf
                        ).status_code == 403
     assert client.delete("/api/v1/devices/cam-1", headers=csrf).status_code == 403
+    assert client.patch("/api/v1/devices/cam-1", json={"name": "x"}, headers=csrf).status_code == 403
     auth.logout()
     auth.login("admin")
     created = client.post("/api/v1/users", json={"username": "eve", "password": "x" * 12, "role": "viewer"},

@@ -5,7 +5,6 @@ Only ports and paths are rewritten; the ACL content is exactly what cloud_hub.id
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,11 +94,10 @@ def launch_secure_broker(
     """Start Mosquitto on certificates and a dynsec file that already exist (e.g. made by the CLI)."""
     workdir.mkdir(parents=True, exist_ok=True)
     tls_port = tls_port or free_port()
-    # Started as root, Mosquitto drops to the `mosquitto` user, which cannot read the 0600 keys and the
-    # dynsec file written here (nor the 0700 pytest tmp dir); production sets file ownership instead.
-    as_root = "user root\n" if os.geteuid() == 0 else ""
+    # tests.support.mosquitto keeps a root-started broker as root: as `mosquitto` it could not read the
+    # 0600 keys and dynsec file written here; production sets file ownership instead (docs/security.md).
     config = render_secure_config(dynsec_file, certs, tls_port, extra_tls)
-    broker = MosquittoBroker(workdir, port=port, base_config=config, extra_config=as_root)
+    broker = MosquittoBroker(workdir, port=port, base_config=config)
     broker.start()
     wait_port("127.0.0.1", tls_port)
     return SecureBroker(broker, tls_port, certs, creds, topics)

@@ -8,10 +8,12 @@ from sqlalchemy import text
 
 from cloud_hub import db as hub_db
 from cloud_hub.identity.credentials import SecretHash, verify_secret
-from cloud_hub.identity.dynsec import DynsecError
+from cloud_hub.identity.dynsec import DynsecAdmin, DynsecError
+from cloud_hub.identity.endpoint import BrokerEndpoint
 from cloud_hub.identity.registry import DeviceRegistry, ProvisioningError
 from cloud_hub.identity.snippet import DeviceLink
 from tests.identity.probe import wait_until
+from tests.support.mosquitto import free_port
 
 
 @pytest.fixture
@@ -91,3 +93,21 @@ def test_unknown_devices_and_bad_names_are_clear_errors(registry):
         registry.revoke("cam-nobody")
     with pytest.raises(ValueError, match="invalid device id"):
         registry.add("cam/evil")
+
+
+def test_broker_admin_problems_are_clear_errors(secure_broker):
+    with pytest.raises(DynsecError, match="refused the admin login"):
+        DynsecAdmin(secure_broker.plain, "edgesight-admin", "wrong", timeout=5).connect()
+    with pytest.raises(DynsecError, match="cannot reach the broker"):
+        DynsecAdmin(BrokerEndpoint("127.0.0.1", free_port()), "edgesight-admin", "x", timeout=5).connect()
+    ingest_only = DynsecAdmin(secure_broker.plain, *secure_broker.login("ingest"), timeout=5)
+    with pytest.raises(DynsecError, match="refused"):  # a service login cannot manage the broker
+        ingest_only.connect()
+
+
+def test_group_and_tag_labels_are_checked(registry):
+    with pytest.raises(ProvisioningError, match="group/tag"):
+        registry.add("cam-04", group="x" * 65)
+    with pytest.raises(ProvisioningError, match="group/tag"):
+        registry.add("cam-04", tags=["ok", "<script>"])
+    assert registry.get("cam-04") is None

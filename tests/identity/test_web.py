@@ -92,8 +92,13 @@ def test_admin_enrols_rotates_and_revokes_from_the_dashboard(app, secure_broker,
     live = probes(secure_broker.tls, "cam-web-1", second, client_id="cam-web-1")
     assert not live.connect().is_failure
 
+    unconfirmed = client.post("/devices/cam-web-1/credentials/revoke", data={"csrf_token": csrf})
+    assert unconfirmed.status_code == 302  # no confirmation box ticked: nothing happens
+    with Session(app.extensions[ENGINE_KEY]) as db:
+        assert db.get(DeviceCredential, "cam-web-1").active
     done = client.post(
-        "/devices/cam-web-1/credentials/revoke", data={"csrf_token": csrf, "next": "/devices/cam-web-1"}
+        "/devices/cam-web-1/credentials/revoke",
+        data={"csrf_token": csrf, "next": "/devices/cam-web-1", "confirm": "yes"},
     )
     assert done.status_code == 302 and done.headers["Location"].endswith("/devices/cam-web-1")
     assert wait_until(live.disconnected.is_set, timeout=5.0)
@@ -120,3 +125,46 @@ def test_viewers_and_forged_forms_are_refused(app, secure_broker, probes):
     assert anonymous.get("/devices/credentials").status_code == 302  # to the login page
     with Session(app.extensions[ENGINE_KEY]) as db:
         assert db.get(DeviceCredential, "cam-x") is None
+
+
+@pytest.mark.browser
+def test_credentials_in_real_chromium(app, secure_broker, probes, browser):
+    """An admin enrols a device and revokes it from its device page in headless Chromium (screenshots)."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from tests.hub.conftest import LiveServer
+    from tests.support.mosquitto import REPO
+
+    artifacts = REPO / "test-artifacts" / "identity"
+    artifacts.mkdir(parents=True, exist_ok=True)
+    server = LiveServer(app)
+    # Pages reload after each form: an element found just before the reload goes stale; poll again.
+    wait = WebDriverWait(
+        browser, 10, ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)
+    )
+    try:
+        browser.get(server.url + "/login")
+        browser.find_element(By.NAME, "username").send_keys("admin")
+        browser.find_element(By.NAME, "password").send_keys(PASSWORD)
+        browser.find_element(By.CSS_SELECTOR, "form.login button").click()
+        wait.until(lambda b: "/login" not in b.current_url)
+        browser.find_element(By.LINK_TEXT, "Credentials").click()
+        browser.find_element(By.NAME, "name").send_keys("cam-browser-1")
+        browser.find_element(By.NAME, "group").send_keys("canary")
+        browser.find_element(By.CSS_SELECTOR, "form.filters button").click()
+        snippet = wait.until(lambda b: b.find_elements(By.ID, "agent-config"))[0].text
+        browser.save_screenshot(str(artifacts / "credentials-issued.png"))
+        secret = yaml.safe_load(snippet)["device"]["password"]
+        live = probes(secure_broker.tls, "cam-browser-1", secret, client_id="cam-browser-1")
+        assert not live.connect().is_failure
+
+        browser.get(server.url + "/devices/cam-browser-1")
+        browser.find_element(By.CSS_SELECTOR, '#device-credentials input[name="confirm"]').click()
+        browser.find_element(By.CSS_SELECTOR, '#device-credentials button[name="revoke"]').click()
+        wait.until(lambda b: "revoked" in b.find_element(By.ID, "device-credentials").text)
+        browser.save_screenshot(str(artifacts / "device-revoked.png"))
+        assert wait_until(live.disconnected.is_set, timeout=5.0)
+    finally:
+        server.stop()

@@ -190,6 +190,16 @@ class PlainHub:
         with self._lock:
             return [s for s in self.states if s.device_id == device_id]
 
+    def outcome(self, device_id: str, campaign_id: str | None = None) -> ModelStatePayload | None:
+        """The device's last terminal report (ACTIVE, FAILED, ROLLED_BACK), if any yet."""
+        found = [
+            s
+            for s in self.states_of(device_id)
+            if s.state.value in ("ACTIVE", "FAILED", "ROLLED_BACK")
+            and (campaign_id is None or s.campaign_id == campaign_id)
+        ]
+        return found[-1] if found else None
+
     def last(self, device_id: str, state: str | None = None) -> ModelStatePayload | None:
         found = [s for s in self.states_of(device_id) if state is None or s.state.value == state]
         return found[-1] if found else None

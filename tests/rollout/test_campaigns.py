@@ -9,7 +9,7 @@ import pytest
 
 from cloud_hub.rollout import campaigns
 from edge_agent.updater.config import HealthConfig
-from tests.rollout.support import repackage, wait_for
+from tests.rollout.support import REPO, repackage, wait_for
 
 
 def _create(hub, model, devices: list[str], **kwargs):
@@ -21,8 +21,9 @@ def _state(hub, campaign_id: str) -> str:
     return hub.summary(campaign_id)["state"]
 
 
+@pytest.mark.browser
 def test_canary_then_two_waves_reach_every_device(
-    rollout_hub, device_factory, baseline, tmp_path: Path
+    rollout_hub, device_factory, baseline, tmp_path: Path, live_hub: str, browser
 ) -> None:
     ids = [f"fleet-{i}" for i in range(6)]
     devices = [device_factory(d, public_key=rollout_hub.public_key) for d in ids]
@@ -43,13 +44,30 @@ def test_canary_then_two_waves_reach_every_device(
         first_of_later = min(offered[d] for d, r in rows.items() if r["wave"] == later)
         last_of_earlier = max(r["updated_at"] for r in rows.values() if r["wave"] == earlier)
         assert first_of_later >= last_of_earlier, f"wave {later} started before wave {earlier} finished"
+    intervals = [(offered[d], r["updated_at"]) for d, r in rows.items()]
+    most_at_once = max(sum(1 for start, end in intervals if start <= t < end) for t, _ in intervals)
+    assert most_at_once <= 2, "never more than max_concurrent transfers at once"
     total_bytes = rollout_hub.service.chunks.counters.bytes
     assert total_bytes == 6 * model.size_bytes, "each device fetched the bundle exactly once"
 
-    client = rollout_hub.logged_in_client()
+    client = rollout_hub.logged_in_client()  # also creates the operator account
     page = client.get(f"/rollouts/{campaign_id}").get_data(as_text=True)
     assert "completed" in page and "6/6 active (100.0%)" in page
     assert len(re.findall(r'<span class="percent">100.0%</span>', page)) == 3
+
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{live_hub}/login?next=/rollouts/{campaign_id}")
+    browser.find_element(By.NAME, "username").send_keys("operator")
+    browser.find_element(By.NAME, "password").send_keys(rollout_hub.PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
+    wait_for(lambda: "campaign-progress" in browser.page_source, what="the campaign page in Chromium")
+    assert "6/6 active (100.0%)" in browser.find_element(By.ID, "campaign-progress").text
+    waves = browser.find_elements(By.CSS_SELECTOR, "#waves tbody tr")
+    assert [row.find_element(By.CLASS_NAME, "percent").text for row in waves] == ["100.0%"] * 3
+    artifacts = REPO / "test-artifacts" / "rollout"
+    artifacts.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(artifacts / "campaign-completed.png"))
 
 
 @pytest.mark.parametrize("cause", ["health-window", "self-test"])
@@ -144,3 +162,49 @@ def test_shadow_campaign_is_not_promoted_when_agreement_fails(
     assert summary["phase"] == "shadow" and "not promoted" in summary["reason"]
     assert all(d["shadow"]["agreement"] < 0.9 for d in summary["devices"])
     assert all(d.camera.active_ref == "fomo-street@1.0.0" and d.camera.swaps == 0 for d in devices)
+
+
+def test_dashboard_upload_and_create(rollout_hub, baseline, tmp_path: Path) -> None:
+    import io
+
+    good = repackage(baseline, tmp_path / "v110", "1.1.0")
+    client = rollout_hub.logged_in_client()
+
+    def upload(folder: Path):
+        files = {
+            name: (io.BytesIO((folder / name).read_bytes()), name)
+            for name in ("model.onnx", "manifest.json", "golden.npz")
+        }
+        data = {
+            "csrf_token": client.csrf,
+            "model": files["model.onnx"],
+            "manifest": files["manifest.json"],
+            "golden": files["golden.npz"],
+        }
+        return client.post(
+            "/rollouts/models", data=data, content_type="multipart/form-data", follow_redirects=True
+        )
+
+    page = upload(good).get_data(as_text=True)
+    assert "Registered fomo-street@1.1.0 (signed)." in page
+    clash = repackage(baseline, tmp_path / "clash", "1.1.0", {"input": {"color": "BGR"}})
+    assert "Model rejected: fomo-street@1.1.0 is already registered with different content" in upload(
+        clash
+    ).get_data(as_text=True)
+    created = client.post(
+        "/rollouts",
+        data={
+            "csrf_token": client.csrf,
+            "model": "fomo-street@1.1.0",
+            "target": "x1,x2",
+            "canary": "1",
+            "waves": "100%",
+        },
+    )
+    assert created.status_code == 302 and "/rollouts/c-" in created.headers["Location"]
+    campaign_page = client.get(created.headers["Location"]).get_data(as_text=True)
+    assert "fomo-street@1.1.0" in campaign_page and "x1,x2" in campaign_page
+    api = client.get("/api/v1/rollouts").get_json()
+    assert [item["model"] for item in api["items"]] == ["fomo-street@1.1.0"]
+    no_csrf = client.post("/rollouts", data={"model": "fomo-street@1.1.0", "target": "x3"})
+    assert no_csrf.status_code == 400

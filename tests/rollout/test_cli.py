@@ -13,9 +13,9 @@ from tests.rollout.support import broken_export, reference, repackage
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> Flask:
-    instance = tmp_path / "instance"
-    return create_app({"instance_path": str(instance), "database_url": f"sqlite:///{instance / 'hub.db'}"})
+def app(tmp_path: Path, database_url: str) -> Flask:
+    """The hub app on SQLite and (second parametrisation) PostgreSQL."""
+    return create_app({"instance_path": str(tmp_path / "instance"), "database_url": database_url})
 
 
 @pytest.fixture

@@ -45,8 +45,8 @@ def test_flipped_byte_in_a_chunk_is_never_activated(
 
     plain_hub.tamper = flip
     plain_hub.offer("cam-2", offer, data)
-    failed = wait_for(lambda: plain_hub.last("cam-2", "FAILED"), what="FAILED")
-    assert "sha256 mismatch" in failed.reason
+    failed = wait_for(lambda: plain_hub.outcome("cam-2"), what="an outcome")
+    assert failed.state.value == "FAILED" and "sha256 mismatch" in failed.reason
     assert device.camera.active_ref == "fomo-street@1.0.0"
     assert not device.updater.store.version_dir("fomo-street", "1.1.0").exists()
     assert not plain_hub.last("cam-2", "VERIFIED") and not plain_hub.last("cam-2", "ACTIVE")
@@ -114,8 +114,8 @@ def test_model_failing_self_test_is_not_activated(
     device = device_factory("cam-5")
     offer, data = make_offer(hub_keys[0], derive(baseline, tmp_path / "bad"))
     plain_hub.offer("cam-5", offer, data)
-    failed = wait_for(lambda: plain_hub.last("cam-5", "FAILED"), what="FAILED")
-    assert failed.reason.startswith(reason)
+    failed = wait_for(lambda: plain_hub.outcome("cam-5"), what="an outcome")
+    assert failed.state.value == "FAILED" and failed.reason.startswith(reason), failed
     assert plain_hub.last("cam-5", "INSTALLED"), "it was installed, then refused before activation"
     assert device.camera.active_ref == "fomo-street@1.0.0" and device.camera.swaps == 0
     assert not device.updater.store.version_dir("fomo-street", "1.2.0").exists()
@@ -131,8 +131,12 @@ def test_model_failing_its_health_window_is_reverted(
     )
     offer, data = make_offer(hub_keys[0], repackage(baseline, tmp_path / "v110", "1.1.0"))
     plain_hub.offer("cam-6", offer, data)
-    rolled = wait_for(lambda: plain_hub.last("cam-6", "ROLLED_BACK"), what="ROLLED_BACK")
-    assert rolled.reason.startswith("health: p95 latency") and "> budget 0.001 ms" in rolled.reason
+    rolled = wait_for(lambda: plain_hub.outcome("cam-6"), what="an outcome")
+    assert (
+        rolled.state.value == "ROLLED_BACK"
+        and rolled.reason.startswith("health: p95 latency")
+        and "> budget 0.001 ms" in rolled.reason
+    )
     assert device.camera.swaps == 2, "swapped to the candidate, then back"
     assert device.camera.active_ref == "fomo-street@1.0.0"
     assert device.updater.store.state()["active"] is None, "nothing was committed"

@@ -57,8 +57,9 @@ def upgrade() -> None:
         sa.Column("acked_failures", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.Float(), nullable=False),
         sa.Column("updated_at", sa.Float(), nullable=False),
-        sa.ForeignKeyConstraint(["model_id"], ["model_versions.id"],
-                                name=op.f("fk_rollout_campaigns_model_id_model_versions")),
+        sa.ForeignKeyConstraint(
+            ["model_id"], ["model_versions.id"], name=op.f("fk_rollout_campaigns_model_id_model_versions")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_rollout_campaigns")),
     )
     op.create_index(op.f("ix_rollout_campaigns_model_id"), "rollout_campaigns", ["model_id"], unique=False)
@@ -75,12 +76,18 @@ def upgrade() -> None:
         sa.Column("shadow", sa.JSON(), nullable=True),
         sa.Column("offered_at", sa.Float(), nullable=True),
         sa.Column("updated_at", sa.Float(), nullable=False),
-        sa.ForeignKeyConstraint(["campaign_id"], ["rollout_campaigns.id"],
-                                name=op.f("fk_rollout_devices_campaign_id_rollout_campaigns"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["campaign_id"],
+            ["rollout_campaigns.id"],
+            name=op.f("fk_rollout_devices_campaign_id_rollout_campaigns"),
+            ondelete="CASCADE",
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_rollout_devices")),
         sa.UniqueConstraint("campaign_id", "device_id", name="uq_rollout_devices_campaign_device"),
     )
-    op.create_index("ix_rollout_devices_campaign_wave", "rollout_devices", ["campaign_id", "wave"], unique=False)
+    op.create_index(
+        "ix_rollout_devices_campaign_wave", "rollout_devices", ["campaign_id", "wave"], unique=False
+    )
     op.create_index(op.f("ix_rollout_devices_device_id"), "rollout_devices", ["device_id"], unique=False)
 
 
