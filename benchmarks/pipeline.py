@@ -29,7 +29,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from benchmarks.events import DEFAULT_MODEL, FIRST_SEED, camera_for, stride, zone_matches
+from benchmarks.events import DEFAULT_MODEL, FIRST_SEED, camera_for, parse_overrides, stride, zone_matches
 from edge_agent.config import CameraConfig, RuntimeConfig
 from edge_agent.pipeline import CameraPipeline
 from edge_agent.replay import replay
@@ -109,7 +109,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=120.0, help="length of the rendered scene (s)")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--real-video", type=Path, default=REAL_VIDEO)
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a camera config key, e.g. --set motion.cnn_interval_s=0.4",
+    )
     args = parser.parse_args(argv)
+    overrides = parse_overrides(args.set)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
@@ -122,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         log.info("rendering the static scene (%d frames)", len(video))
         clip = write_video(video, Path(tmp) / "static.mp4")
-        camera = camera_for(video, args.model)
+        camera = camera_for(video, args.model, **overrides)
         run, events = run_source("rendered-static", clip, camera, runtime, video.fps)
         run["missed_events"], run["true_events"] = missed(events, video)
         runs.append(run)
@@ -130,13 +138,9 @@ def main(argv: list[str] | None = None) -> int:
         cap = cv2.VideoCapture(str(args.real_video))
         fps = cap.get(cv2.CAP_PROP_FPS) or 10.0
         cap.release()
-        camera = CameraConfig.model_validate(
-            {
-                "name": "real",
-                "source": {"type": "file", "path": str(args.real_video)},
-                "model": {"path": str(args.model)},
-                "snapshots": {"enabled": False},
-            }
+        # Same camera settings as the rendered run, without that scene's lines and zones.
+        camera = camera_for(video, args.model, **overrides).model_copy(
+            update={"name": "real", "zones": [], "lines": [], "speed": [], "red_light": []}
         )
         runs.append(run_source(args.real_video.name, args.real_video, camera, runtime, fps)[0])
     else:

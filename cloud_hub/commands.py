@@ -92,7 +92,10 @@ def serve(host: str, port: int) -> None:
     logs.configure(s.log_format)
     hub_db.upgrade(s.database_url or "")
     log.info("web listening", extra={"url": f"http://{host}:{port}/"})
-    current_app.run(host=host, port=port, threaded=True, use_reloader=False)
+    # Not app.run(): Flask ignores it inside a `flask`-style CLI command (FLASK_RUN_FROM_CLI).
+    from werkzeug.serving import run_simple
+
+    run_simple(host, port, current_app._get_current_object(), threaded=True, use_reloader=False)
 
 
 @click.command("broker", help="Run the embedded MQTT broker (amqtt) in the foreground.")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.pool import NullPool
 
 from cloud_hub.config import normalise_database_url
@@ -62,7 +62,3 @@ def upgrade(url: str, revision: str = "heads") -> None:
             command.upgrade(cfg, revision)
     finally:
         engine.dispose()
-
-
-def is_migrated(engine: Engine) -> bool:
-    return inspect(engine).has_table("alembic_version")

@@ -19,12 +19,12 @@ from sqlalchemy import Select, and_, cast, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from cloud_hub.models import Device, Event, Snapshot, Telemetry
+from shared.payloads import DeviceState
 
 MAX_PAGE = 500
 DEFAULT_PAGE = 50
 COUNT_GROUPS = ("label", "line", "zone", "kind", "device")
 EVENT_FILTERS = ("device", "label", "kind", "zone", "line", "camera")
-ONLINE = "online"
 
 
 class QueryError(ValueError):
@@ -153,7 +153,7 @@ DEVICE_FIELDS = ("id", "name", "site", "state", "first_seen", "last_seen", "stat
 def device_dict(device: Device) -> dict[str, Any]:
     data = {name: getattr(device, name) for name in DEVICE_FIELDS}
     data["cameras"] = data["cameras"] or []
-    data["online"] = device.state == ONLINE
+    data["online"] = device.state == DeviceState.ONLINE.value
     return data
 
 

@@ -9,7 +9,7 @@ import logging
 import threading
 import time
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, delete, select
 
 from cloud_hub.models import DeadLetter, Event, Snapshot, Telemetry
 from cloud_hub.snapshots import SnapshotStore
@@ -107,10 +107,6 @@ class Retention:
         report["snapshot_bytes"] += freed
         log.info("retention pass", extra={"report": report})
         return report
-
-    def remaining_events(self) -> int:
-        with self.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(Event)).scalar_one())
 
 
 class RetentionThread(threading.Thread):

@@ -155,6 +155,9 @@ class MotionConfig(Section):
     hold_s: Annotated[float, Field(ge=0)] = Field(
         default=1.0, description="keep inferring after motion stops"
     )
+    track_radius: Annotated[float, Field(ge=0, le=1)] = Field(
+        default=0.25, description="motion this close to a tracked object is that object (frame fractions)"
+    )
     cnn_interval_s: Annotated[float, Field(ge=0)] = Field(
         default=0.0, description="while moving, infer at most this often (0 = every processed frame)"
     )
@@ -174,7 +177,7 @@ class TrackerConfig(Section):
     iou_threshold: Annotated[float, Field(ge=0, le=1)] = 0.1
     max_distance: Annotated[float, Field(gt=0, le=2)] = 0.12
     process_noise: Annotated[float, Field(gt=0)] = Field(
-        default=0.5, description="Kalman acceleration noise (frame fractions / s²): lower = steadier"
+        default=0.1, description="Kalman acceleration noise (frame fractions / s²): lower = steadier"
     )
     min_hits: Annotated[int, Field(ge=1)] = 2
     max_age: Annotated[int, Field(ge=1)] = 5

@@ -82,7 +82,20 @@ class CameraPipeline:
         """True when a motion box overlaps no confirmed track's predicted position (a new object)."""
         if self.camera.motion.cnn_interval_s <= 0:
             return True
-        known = [t.box_at(ts, margin=0.05) for t in self.tracker.tracks if t.confirmed]
+        known = []
+        r = self.camera.motion.track_radius
+        for track in self.tracker.tracks:
+            if track.confirmed:
+                # Where it is now and the trail it leaves in the running average (about 2 s).
+                now, before = track.box_at(ts, margin=r), track.box_at(max(track.first_ts, ts - 2.0), r)
+                known.append(
+                    (
+                        min(now[0], before[0]),
+                        min(now[1], before[1]),
+                        max(now[2], before[2]),
+                        max(now[3], before[3]),
+                    )
+                )
         return any(not any(_overlap(box, k) for k in known) for box in boxes)
 
     def detect(self, image: np.ndarray) -> list[Detection]:

@@ -298,7 +298,7 @@ class RuleEngine:
                     EventKind.LINE,
                     EventPhase.INSTANT,
                     track,
-                    ts,
+                    round(cross_ts, 3),  # when it crossed, not when that was confirmed
                     line=line.config.name,
                     direction=direction,
                     count=line.counts[direction],

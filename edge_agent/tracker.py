@@ -83,7 +83,7 @@ class Track:
 
     def box_at(self, ts: float, margin: float = 0.0) -> Box:
         """Where the motion model puts the box at ``ts`` (no filter update), grown by ``margin``."""
-        dt = max(0.0, ts - self.state_ts)
+        dt = ts - self.state_ts
         (cx, cy), (vx, vy) = self.center, self.velocity
         cx, cy = cx + vx * dt, cy + vy * dt
         w, h = (self.box[2] - self.box[0]) / 2 + margin, (self.box[3] - self.box[1]) / 2 + margin

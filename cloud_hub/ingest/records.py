@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
 
+from sqlalchemy import String
+
+from cloud_hub.models import Device, Event, Telemetry
 from shared.payloads import (
     MAX_SNAPSHOT_BYTES,
     EventPayload,
@@ -52,10 +55,22 @@ def dead(incoming: Incoming, reason: str) -> Record:
     return Record("dead", incoming, reason=reason[:1000])
 
 
-def _check_storable(values: dict[str, Any]) -> None:
-    """What the database cannot hold: integers beyond 64 bits, NaN/inf, NUL characters in text."""
+def _text_limits(model: type) -> dict[str, int]:
+    return {c.name: c.type.length for c in model.__table__.columns
+            if isinstance(c.type, String) and c.type.length}
+
+
+# Column widths, so an over-long field is a clear dead letter on every database (SQLite would not care).
+LIMITS = {"event": _text_limits(Event), "status": _text_limits(Device), "telemetry": _text_limits(Telemetry)}
+
+
+def _check_storable(values: dict[str, Any], kind: str) -> None:
+    """What the database cannot hold: integers beyond 64 bits, NaN/inf, NUL characters, over-long text."""
+    limits = LIMITS[kind]
     for key, value in values.items():
         _check_value(value, key)
+        if key in limits and isinstance(value, str) and len(value) > limits[key]:
+            raise PayloadError(f"too long: {key} has {len(value)} characters, at most {limits[key]}")
 
 
 def _check_value(value: Any, where: str) -> None:
@@ -121,17 +136,17 @@ def classify(topics: Topics, incoming: Incoming) -> Record:
         if parsed.kind is TopicKind.EVENTS:
             event = decode(EventPayload, incoming.payload, topic_device_id=device_id)
             row = event_row(event, incoming.received_at)
-            _check_storable(row)
+            _check_storable(row, "event")
             return Record("event", incoming, device_id, row)
         if parsed.kind is TopicKind.STATUS:
             status = decode(StatusPayload, incoming.payload, topic_device_id=device_id)
             row = status_row(status)
-            _check_storable(row)
+            _check_storable(row, "status")
             return Record("status", incoming, device_id, row)
         if parsed.kind is TopicKind.TELEMETRY:
             telemetry = decode(TelemetryPayload, incoming.payload, topic_device_id=device_id)
             row = telemetry_row(telemetry, incoming.received_at)
-            _check_storable(row)
+            _check_storable(row, "telemetry")
             return Record("telemetry", incoming, device_id, row)
         if parsed.kind is TopicKind.SNAPSHOT:
             return _snapshot(incoming, device_id, parsed.arg or "")

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, Table, and_, or_, select, update
+from sqlalchemy import Connection, Engine, Table, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -166,6 +166,10 @@ class BatchWriter:
         statuses = [r for r in records if r.kind == "status"]
         telemetry = [r.row for r in records if r.kind == "telemetry"]
         snapshots = [r for r in records if r.kind == "snapshot"]
+        if snapshots and self.snapshots is None:  # never drop a picture silently
+            records = [dead(r.incoming, "snapshot storage is not configured on this hub")
+                       if r.kind == "snapshot" else r for r in records]
+            snapshots = []
         dead_letters = [
             {"topic": storable_text(r.incoming.topic), "payload": r.incoming.payload,
              "reason": storable_text(r.reason or "unknown"), "received_at": r.incoming.received_at or now}
@@ -195,13 +199,3 @@ class BatchWriter:
                 conn.execute(DEAD_LETTERS.insert(), dead_letters)
             result.dead_letters = len(dead_letters)
         return result
-
-
-def stored_event_count(engine: Engine, device_id: str | None = None) -> int:
-    from sqlalchemy import func
-
-    query = select(func.count()).select_from(EVENTS)
-    if device_id:
-        query = query.where(and_(EVENTS.c.device_id == device_id))
-    with engine.connect() as conn:
-        return int(conn.execute(query).scalar_one())

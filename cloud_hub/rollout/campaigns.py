@@ -24,7 +24,7 @@ from shared.signing import sign
 RUNNING, PAUSED, COMPLETED, ABORTING, ABORTED = "running", "paused", "completed", "aborting", "aborted"
 QUEUED, SENT = "QUEUED", "SENT"  # hub-side device states before the device reports its own
 SUCCESS = {"ACTIVE"}
-FAILURE = {"FAILED", "ROLLED_BACK"}
+FAILURE = {"FAILED", "ROLLED_BACK", "TIMED_OUT"}  # TIMED_OUT: hub-side, no report within the deadline
 DEFAULT_SHADOW_THRESHOLDS = {"min_agreement": 0.9, "max_latency_ratio": 1.5, "min_frames": 20}
 
 

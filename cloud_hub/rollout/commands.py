@@ -214,7 +214,14 @@ def rollout_list() -> None:
 
 @rollout_group.command("serve", help="Run the rollout controller and chunk server (Ctrl-C stops).")
 @click.option("--max-bytes-per-s", type=float, default=None, help="cap on chunk bytes sent per second")
-def rollout_serve(max_bytes_per_s: float | None) -> None:
+@click.option(
+    "--device-timeout",
+    type=float,
+    default=3600.0,
+    show_default=True,
+    help="seconds without a report after which an offered device counts as failed (TIMED_OUT)",
+)
+def rollout_serve(max_bytes_per_s: float | None, device_timeout: float) -> None:
     from cloud_hub import logs
     from cloud_hub.commands import wait_for_signal
     from cloud_hub.rollout.service import RolloutService
@@ -230,6 +237,7 @@ def rollout_serve(max_bytes_per_s: float | None) -> None:
         _key(),
         max_bytes_per_s=max_bytes_per_s,
         ca_file=settings.mqtt_ca_file,
+        device_timeout_s=device_timeout,
     ).start()
     log.info("rollout service running", extra={"mqtt": settings.mqtt_url})
     try:

@@ -82,23 +82,43 @@ def shadow_verdict(row: CampaignDevice, thresholds: dict[str, float]) -> str | N
 
 
 class Controller:
-    def __init__(self, publish_offer: PublishOffer, signing_key=None):
+    def __init__(self, publish_offer: PublishOffer, signing_key=None, device_timeout_s: float | None = None):
         self.publish_offer = publish_offer
         self.signing_key = signing_key
+        self.device_timeout_s = device_timeout_s
+        self._grants: dict[str, Grant] = {}
+
+    def _expire(self, rows: list[CampaignDevice]) -> None:
+        """A device offered a model that reports nothing for ``device_timeout_s`` counts as failed, so
+        an offline camera cannot hold a wave open forever (a late report still overwrites it)."""
+        if not self.device_timeout_s:
+            return
+        now = time.time()
+        for row in rows:
+            stale = now - row.updated_at > self.device_timeout_s
+            if stale and row.state not in c.SUCCESS | c.FAILURE | {c.QUEUED, "SHADOW", "CANCELLED"}:
+                row.reason = f"no report for {self.device_timeout_s:.0f} s (last state {row.state})"
+                row.state, row.updated_at = "TIMED_OUT", now
 
     def grants(self, db: Session) -> dict[str, Grant]:
-        """Campaigns whose chunks may be served now (running, paused or completing devices)."""
-        out: dict[str, Grant] = {}
+        """Campaigns whose chunks may be served now (running, paused or completed: a device that comes
+        back online later still finds its retained offer). A campaign's members never change after it
+        is created, so their set is read once and cached."""
         rows = db.execute(
-            select(Campaign, ModelVersion)
+            select(Campaign.id, Campaign.chunk_size, ModelVersion.sha256, ModelVersion.size_bytes)
             .join(ModelVersion, Campaign.model_id == ModelVersion.id)
             .where(Campaign.state.in_([c.RUNNING, c.PAUSED, c.COMPLETED]))
         ).all()
-        for campaign, model in rows:
-            members = db.scalars(
-                select(CampaignDevice.device_id).where(CampaignDevice.campaign_id == campaign.id)
-            )
-            out[campaign.id] = Grant(model.sha256, model.size_bytes, campaign.chunk_size, frozenset(members))
+        out: dict[str, Grant] = {}
+        for campaign_id, chunk_size, sha256, size_bytes in rows:
+            grant = self._grants.get(campaign_id)
+            if grant is None:
+                members = db.scalars(
+                    select(CampaignDevice.device_id).where(CampaignDevice.campaign_id == campaign_id)
+                )
+                grant = Grant(sha256, size_bytes, chunk_size, frozenset(members))
+            out[campaign_id] = grant
+        self._grants = out
         return out
 
     def tick(self, db: Session) -> None:
@@ -130,6 +150,7 @@ class Controller:
 
     def _advance(self, db: Session, campaign: Campaign) -> None:
         rows = c.devices_of(db, campaign.id)
+        self._expire(rows)
         started = [r for r in rows if r.wave <= campaign.current_wave]
         failures = sum(1 for r in started if r.state in c.FAILURE) - campaign.acked_failures
         if started and failures > 0 and failures / len(started) > campaign.max_failure:
@@ -160,6 +181,7 @@ class Controller:
     def _advance_shadow(self, db: Session, campaign: Campaign) -> None:
         thresholds = campaign.shadow_thresholds or c.DEFAULT_SHADOW_THRESHOLDS
         rows = c.devices_of(db, campaign.id)
+        self._expire(rows)
         evaluated = [
             r
             for r in rows

@@ -39,6 +39,7 @@ class RolloutService:
         tick_s: float = 0.25,
         max_bytes_per_s: float | None = None,
         ca_file: str | None = None,
+        device_timeout_s: float | None = 3600.0,
     ):
         self.engine = engine
         self.topics = Topics(prefix)
@@ -54,7 +55,7 @@ class RolloutService:
         self.client.max_queued_messages_set(0)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
-        self.controller = Controller(self._publish_offer, signing_key)
+        self.controller = Controller(self._publish_offer, signing_key, device_timeout_s)
         self.chunks = ChunkServer(self._publish_chunk, self._grant, self.topics, max_bytes_per_s)
         self._grants: dict[str, Grant] = {}
         self._states: queue.Queue[ModelStatePayload] = queue.Queue()

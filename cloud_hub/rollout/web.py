@@ -30,6 +30,7 @@ STATE_ORDER = [
     "ACTIVE",
     "FAILED",
     "ROLLED_BACK",
+    "TIMED_OUT",
     "CANCELLED",
 ]
 

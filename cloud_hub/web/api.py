@@ -9,6 +9,7 @@ import time
 
 from flask import Blueprint, Response, abort, g, jsonify, request, send_file, stream_with_context
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from cloud_hub import auth, queries
 from cloud_hub.models import ApiToken, Device, Event, Snapshot, Telemetry, User
@@ -118,8 +119,6 @@ def stream():
     start = time.time() - 2.0
 
     def generate():
-        from sqlalchemy.orm import Session
-
         watermark = start
         sent: dict[int, float] = {}
         devices_digest = None

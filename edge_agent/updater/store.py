@@ -109,6 +109,20 @@ class ModelStore:
             os.rename(folder, trash)
             shutil.rmtree(trash, ignore_errors=True)
 
+    def prune(self, keep: set[Path]) -> list[Path]:
+        """Remove installed versions other than ``keep`` (the committed one and the one to revert to)."""
+        keep = {Path(k).resolve() for k in keep}
+        removed = []
+        for name_dir in self.root.iterdir():
+            if not name_dir.is_dir() or name_dir.name.startswith("."):
+                continue
+            for version_dir in name_dir.iterdir():
+                if version_dir.name.startswith(".") or version_dir.resolve() in keep:
+                    continue
+                self.remove(name_dir.name, version_dir.name)
+                removed.append(version_dir)
+        return removed
+
     # -------------------------------------------------------------------------------------- state
     def state(self) -> dict[str, Any]:
         return read_json(self.state_path, {"active": None, "previous": None, "trial": None, "failed": {}})

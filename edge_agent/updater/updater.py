@@ -36,6 +36,7 @@ from shared.topics import Topics
 
 log = logging.getLogger(__name__)
 TICK_S = 0.2
+MAX_REMEMBERED_FAILURES = 50  # offers not to retry when their retained message comes again
 
 
 def offer_key(offer: ModelOffer) -> str:
@@ -201,7 +202,7 @@ class Updater:
     def _fail(self, job: Job, reason: str, state: ModelStateName = ModelStateName.FAILED) -> None:
         failed = dict(self.store.state().get("failed") or {})
         failed[job.key] = {"state": state.value, "reason": reason}
-        self.store.update_state(failed=failed)
+        self.store.update_state(failed=dict(list(failed.items())[-MAX_REMEMBERED_FAILURES:]))
         self._report(state, job.offer, reason=reason)
         if self.job is job:
             self.job = None
@@ -364,8 +365,12 @@ class Updater:
             self._fail(job, str(exc))
             return
         if job.offer.shadow:
+            try:
+                self.switcher.start_shadow(job.model_dir, self.config.shadow.sample_rate)
+            except Exception as exc:
+                self._fail(job, f"shadow: cannot load the candidate: {exc}")
+                return
             job.shadow = ShadowStats(self.config.shadow.match_iou)
-            self.switcher.start_shadow(job.model_dir, self.config.shadow.sample_rate)
             self._report(ModelStateName.SHADOW, job.offer, shadow=job.shadow.summary())
             return
         previous = self.switcher.current_model()
@@ -425,14 +430,19 @@ class Updater:
                 previous=str(job.previous_dir) if job.previous_dir else None,
                 trial=None,
             )
+            self.store.prune({job.model_dir, *([job.previous_dir] if job.previous_dir else [])})
             self.job = None
             self._report(ModelStateName.ACTIVE, job.offer, reason=verdict.reason)
         else:
+            reason = verdict.reason
             if job.previous_dir is not None:
-                self.switcher.activate(job.previous_dir)
+                try:
+                    self.switcher.activate(job.previous_dir)
+                except Exception as exc:  # the store still has it; the next start runs the committed one
+                    reason += f"; revert failed: {exc}"
             self.store.update_state(trial=None)
             self.store.remove(job.offer.name, job.offer.version)
-            self._fail(job, verdict.reason, ModelStateName.ROLLED_BACK)
+            self._fail(job, reason, ModelStateName.ROLLED_BACK)
         self.job = None
         if job.pending_offer is not None:
             self._handle_offer(job.pending_offer)

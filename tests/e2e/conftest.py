@@ -39,7 +39,7 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None
 def street_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A rendered street video (people and cars crossing) written as a real mp4 file."""
     path = tmp_path_factory.mktemp("clips") / "street.mp4"
-    video = SyntheticVideo(seed=4242, width=320, height=192, fps=10.0, duration_s=12.0, scene="street")
+    video = SyntheticVideo(seed=4242, width=320, height=192, fps=10.0, duration_s=10.0, scene="street")
     write_video(video, path)
     return path
 

@@ -14,7 +14,7 @@ from tests.support.mosquitto import free_port
 
 def run_clip_through(agent_factory, ingest, hub, broker_url: str, clip) -> list[EventPayload]:
     ingest(broker_url)
-    agent = agent_factory(broker_url, {"type": "file", "path": str(clip), "realtime": False})
+    agent = agent_factory(broker_url, {"type": "file", "path": str(clip)})
     assert agent.wait_sources_finished(120), "the clip did not finish"
     assert agent.wait_drained(30), "the outbox did not drain"
     emitted = list(agent.emitted)
@@ -77,7 +77,7 @@ def test_broker_down_at_start_then_everything_arrives_once(
     agent_factory, ingest, hub, mosquitto_factory, street_clip
 ) -> None:
     broker = mosquitto_factory(start=False)
-    agent = agent_factory(broker.url, {"type": "file", "path": str(street_clip), "realtime": False})
+    agent = agent_factory(broker.url, {"type": "file", "path": str(street_clip)})
     assert agent.wait_sources_finished(120)
     emitted = list(agent.emitted)
     assert emitted and agent.outbox is not None and agent.outbox.depth() >= len(emitted)

@@ -23,6 +23,7 @@ def reason(topic: str, payload: bytes) -> str | None:
     ({"ts": float("inf")}, "out of range: ts is not a finite number"),
     ({"schema": 2}, "schema: schema: Input should be 1"),
     ({"colour": "red"}, "schema: colour: Extra inputs are not permitted"),
+    ({"camera": "c" * 65}, "too long: camera has 65 characters, at most 64"),
 ])
 def test_event_rejections(change, expected):
     assert reason(TOPICS.events("cam-1"), json.dumps(GOOD | change).encode()) == expected

@@ -104,3 +104,12 @@ def test_retention_command(runner, app):
     result = runner.invoke(args=["retention", "--days", "30"])
     assert result.exit_code == 0, result.output
     assert "events=0" in result.output
+
+
+def test_a_snapshot_without_storage_is_a_dead_letter_not_dropped(app):
+    writer = BatchWriter(app.extensions[ENGINE_KEY])  # no snapshot directory
+    result = writer.write([classify(TOPICS, Incoming(TOPICS.snapshot("cam-x", "abcdefgh"), jpeg(b"x")))])
+    assert (result.snapshots, result.dead_letters) == (0, 1)
+    with app.extensions[ENGINE_KEY].connect() as conn:
+        reason = conn.execute(select(DeadLetter.reason)).scalar_one()
+    assert reason == "snapshot storage is not configured on this hub"

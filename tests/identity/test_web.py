@@ -130,7 +130,7 @@ def test_viewers_and_forged_forms_are_refused(app, secure_broker, probes):
 @pytest.mark.browser
 def test_credentials_in_real_chromium(app, secure_broker, probes, browser):
     """An admin enrols a device and revokes it from its device page in headless Chromium (screenshots)."""
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -140,17 +140,15 @@ def test_credentials_in_real_chromium(app, secure_broker, probes, browser):
     artifacts = REPO / "test-artifacts" / "identity"
     artifacts.mkdir(parents=True, exist_ok=True)
     server = LiveServer(app)
-    # Pages reload after each form: an element found just before the reload goes stale; poll again.
-    wait = WebDriverWait(
-        browser, 10, ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)
-    )
+    # Pages reload after each form: a node looked up mid-navigation is gone; poll again until the deadline.
+    wait = WebDriverWait(browser, 10, ignored_exceptions=(WebDriverException,))
     try:
         browser.get(server.url + "/login")
         browser.find_element(By.NAME, "username").send_keys("admin")
         browser.find_element(By.NAME, "password").send_keys(PASSWORD)
         browser.find_element(By.CSS_SELECTOR, "form.login button").click()
-        wait.until(lambda b: "/login" not in b.current_url)
-        browser.find_element(By.LINK_TEXT, "Credentials").click()
+        wait.until(lambda b: b.find_elements(By.LINK_TEXT, "Credentials"))  # the admin's nav link
+        browser.get(server.url + "/devices/credentials")
         browser.find_element(By.NAME, "name").send_keys("cam-browser-1")
         browser.find_element(By.NAME, "group").send_keys("canary")
         browser.find_element(By.CSS_SELECTOR, "form.filters button").click()
@@ -163,7 +161,7 @@ def test_credentials_in_real_chromium(app, secure_broker, probes, browser):
         browser.get(server.url + "/devices/cam-browser-1")
         browser.find_element(By.CSS_SELECTOR, '#device-credentials input[name="confirm"]').click()
         browser.find_element(By.CSS_SELECTOR, '#device-credentials button[name="revoke"]').click()
-        wait.until(lambda b: "revoked" in b.find_element(By.ID, "device-credentials").text)
+        wait.until(lambda b: "cam-browser-1 revoked:" in b.page_source)
         browser.save_screenshot(str(artifacts / "device-revoked.png"))
         assert wait_until(live.disconnected.is_set, timeout=5.0)
     finally:

@@ -208,3 +208,27 @@ def test_dashboard_upload_and_create(rollout_hub, baseline, tmp_path: Path) -> N
     assert [item["model"] for item in api["items"]] == ["fomo-street@1.1.0"]
     no_csrf = client.post("/rollouts", data={"model": "fomo-street@1.1.0", "target": "x3"})
     assert no_csrf.status_code == 400
+
+
+def test_rollback_campaign_brings_the_previous_version_back(
+    rollout_hub, device_factory, baseline, tmp_path: Path
+) -> None:
+    ids = ["rb-0", "rb-1"]
+    devices = [device_factory(d, public_key=rollout_hub.public_key) for d in ids]
+    rollout_hub.register(baseline)  # 1.0.0, what the devices shipped with
+    newer = rollout_hub.register(repackage(baseline, tmp_path / "v110", "1.1.0"))
+    first = _create(rollout_hub, newer, ids, canary=0, waves=[1.0])
+    wait_for(lambda: _state(rollout_hub, first) == "completed", what="upgrade completed")
+    assert all(d.camera.active_ref == "fomo-street@1.1.0" for d in devices)
+
+    client = rollout_hub.logged_in_client()
+    response = client.post(f"/rollouts/{first}/rollback", data={"csrf_token": client.csrf})
+    assert response.status_code == 302
+    second = response.headers["Location"].rsplit("/", 1)[1]
+    assert second != first
+    wait_for(lambda: _state(rollout_hub, second) == "completed", what="rollback completed")
+    summary = rollout_hub.summary(second)
+    assert (
+        summary["rollback"] and summary["model"] == "fomo-street@1.0.0" and summary["counts"] == {"ACTIVE": 2}
+    )
+    assert all(d.camera.active_ref == "fomo-street@1.0.0" for d in devices), "a signed rollback may go down"

@@ -217,3 +217,40 @@ def test_targets_by_group_and_tag(app: Flask) -> None:
         assert resolve_target(db, Target.parse("group:lobby")) == ["a", "b"], "revoked devices get nothing"
         assert resolve_target(db, Target.parse("tag:night")) == ["a", "c"]
         assert resolve_target(db, Target.parse("all")) == ["a", "b", "c"]
+
+
+def test_controller_offers_canary_first_and_times_out_silent_devices(app: Flask, tmp_path: Path) -> None:
+    import time
+
+    from sqlalchemy.orm import Session
+
+    from cloud_hub import db as hub_db
+    from cloud_hub.rollout import campaigns
+    from cloud_hub.rollout.controller import Controller
+    from cloud_hub.rollout.keys import init_keys, load_signing_key
+    from cloud_hub.rollout.registry import register
+    from shared.payloads import ModelOffer
+
+    hub_db.upgrade(app.config["HUB_SETTINGS"].database_url)
+    init_keys(tmp_path / "keys")
+    key = load_signing_key(tmp_path / "keys")
+    good = repackage(reference(), tmp_path / "v110", "1.1.0")
+    sent: list[tuple[str, bytes]] = []
+    controller = Controller(lambda device, payload: sent.append((device, payload)), key, device_timeout_s=60)
+    with Session(app.extensions["edgesight.engine"], expire_on_commit=False) as db:
+        model, _ = register(db, good / "model.onnx", good / "manifest.json", tmp_path / "blobs", key)
+        campaign = campaigns.create(db, key, model, "a,b,c", canary=1, waves=[1.0], max_failure=0.1)
+        controller.tick(db)
+        assert [device for device, _ in sent] == ["a"], "only the canary is offered first"
+        offer = ModelOffer.model_validate_json(sent[0][1])
+        assert offer.campaign_id == campaign.id and offer.signature and not offer.rollback
+        controller.tick(db)
+        assert len(sent) == 1, "an offer is sent once"
+        row = next(r for r in campaigns.devices_of(db, campaign.id) if r.device_id == "a")
+        row.updated_at = time.time() - 120  # the canary went silent two minutes ago
+        db.commit()
+        controller.tick(db)
+        row = next(r for r in campaigns.devices_of(db, campaign.id) if r.device_id == "a")
+        assert row.state == "TIMED_OUT" and row.reason == "no report for 60 s (last state SENT)"
+        assert campaigns.get(db, campaign.id).state == "paused"
+        assert len(sent) == 1, "no wave after a silent canary"

@@ -255,3 +255,32 @@ def test_shadow_offer_reports_agreement_without_switching(
     assert report.shadow["agreement"] == 1.0, "the same network agrees with itself"
     assert report.shadow["candidate_ms_p50"] > 0 and report.shadow["active_ms_p50"] > 0
     assert device.camera.active_ref == "fomo-street@1.0.0" and device.camera.swaps == 0
+
+
+def test_download_resumes_after_the_broker_restarts(
+    mosquitto, device_factory, plain_hub, hub_keys, baseline, tmp_path
+) -> None:
+    device = device_factory("cam-r")
+    offer, data = make_offer(
+        hub_keys[0], repackage(baseline, tmp_path / "v110", "1.1.0"), chunk_size=4 * 1024
+    )
+    total = -(-offer.size_bytes // offer.chunk_size)
+    plain_hub.server.max_bytes_per_s = 60 * 1024
+    plain_hub.offer("cam-r", offer, data)
+    partial = device.updater.store.partial_dir / f"{offer.sha256}.json"
+
+    def have() -> int:
+        import json
+
+        try:
+            return len(json.loads(partial.read_text())["have"])
+        except (OSError, ValueError, KeyError):
+            return 0
+
+    wait_for(lambda: have() >= total // 3, what="a third of the chunks")
+    mosquitto.stop()
+    mosquitto.start()
+    plain_hub.server.max_bytes_per_s = None
+    done = wait_for(lambda: plain_hub.outcome("cam-r"), what="an outcome after the broker came back")
+    assert done.state.value == "ACTIVE", done
+    assert device.camera.active_ref == "fomo-street@1.1.0"

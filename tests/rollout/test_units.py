@@ -218,3 +218,14 @@ def test_shadow_agreement_is_f1_against_the_active_model() -> None:
     assert summary["frames"] == 3 and summary["candidate_errors"] == 1
     assert summary["agreement"] == pytest.approx(2 * 2 / (2 * 2 + 2 + 4), abs=1e-4)
     assert ShadowStats(0.3).summary()["agreement"] == 1.0, "nothing seen by either: no disagreement"
+
+
+def test_store_prunes_all_but_the_committed_and_previous(tmp_path: Path) -> None:
+    store = ModelStore(tmp_path / "store")
+    dirs = []
+    for version in ("1.1.0", "1.2.0", "1.3.0"):
+        data, sha, manifest = bundle_of(repackage(reference(), tmp_path / version, version))
+        (tmp_path / f"{version}.zip").write_bytes(data)
+        dirs.append(store.install(tmp_path / f"{version}.zip", manifest, sha))
+    removed = store.prune({dirs[2], dirs[1]})
+    assert removed == [dirs[0]] and not dirs[0].exists() and dirs[1].exists() and dirs[2].exists()
