@@ -65,6 +65,25 @@ def http_ok(url: str) -> bool:
         return False
 
 
+def scene_geometry(scene: str, seed: int) -> str:
+    """Zones and lines of the rendered scene, as agent YAML (a real install draws its own)."""
+    import yaml
+
+    from firmware_models.world import SyntheticVideo
+
+    video = SyntheticVideo(seed=seed, width=320, height=192, fps=10.0, duration_s=1.0, scene=scene)
+    def point(p: tuple[float, float]) -> list[float]:
+        return [round(p[0], 3), round(p[1], 3)]
+
+    geometry = {
+        "zones": [{"name": name, "polygon": [point(p) for p in poly], "loiter_s": 15}
+                  for name, poly in video.zones.items()],
+        "lines": [{"name": name, "a": point(a), "b": point(b)} for name, (a, b) in video.lines.items()],
+    }
+    text = yaml.safe_dump(geometry, default_flow_style=None, sort_keys=False)
+    return "".join(f"    {line}\n" for line in text.splitlines())
+
+
 AGENT_CONFIG = """\
 device:
   id: {device_id}
@@ -76,7 +95,7 @@ cameras:
     detect_fps: 5
     model:
       path: {model}
-outbox:
+{geometry}outbox:
   path: {outbox}
 telemetry:
   interval_s: 5
@@ -132,10 +151,11 @@ class Demo:
         self.spawn("web", str(BIN / "cloud-hub"), "serve", "--host", "127.0.0.1", "--port", str(web_port))
         url = f"http://127.0.0.1:{web_port}"
         wait_for(lambda: http_ok(f"{url}/healthz"), "hub web")
-        for device_id, camera, source in (
-            ("demo-street", "street", "synthetic:street?seed=101&width=320&height=192"),
-            ("demo-lobby", "lobby", "synthetic:indoor?seed=202&width=320&height=192"),
+        for device_id, camera, scene, seed in (
+            ("demo-street", "street", "street", 101),
+            ("demo-lobby", "lobby", "indoor", 202),
         ):
+            source = f"synthetic:{scene}?seed={seed}&width=320&height=192"
             config = VAR / f"{device_id}.yaml"
             config.write_text(
                 AGENT_CONFIG.format(
@@ -145,6 +165,7 @@ class Demo:
                     source=source,
                     model=REPO / "firmware_models" / "reference" / "fomo-street",
                     outbox=VAR / f"{device_id}-outbox.db",
+                    geometry=scene_geometry(scene, seed),
                 )
             )
             self.spawn(device_id, str(BIN / "edge-agent"), "run", "--config", str(config))

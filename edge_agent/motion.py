@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from edge_agent.config import MotionConfig
-from edge_agent.imaging import halve_until
+from edge_agent.imaging import Pyramid
 
 
 @dataclass
@@ -38,10 +38,7 @@ class MotionDetector:
     def _prepare(self, image: np.ndarray) -> np.ndarray:
         # The area-pyramid level closest to frame_height: exact-2x steps are cheap, and the exact
         # size does not matter for motion (boxes are normalised).
-        h = image.shape[0]
-        levels = [h >> k for k in range(8) if h >> k >= 16]
-        target = min(levels, key=lambda level: abs(level - self.config.frame_height))
-        small = halve_until(image, 1, target)
+        small = Pyramid.of(image).nearest_height(self.config.frame_height)
         size = (small.shape[1], small.shape[0])
         if size != self._size:
             self._size, self._avg = size, None

@@ -191,10 +191,9 @@ class RuleEngine:
         if track.id not in zone.seen:
             zone.seen.add(track.id)
             if d >= 0:  # first seen inside: it entered when it appeared
-                zone.inside[track.id] = track.first_ts
-                return [
-                    RuleEvent(EventKind.ZONE, EventPhase.START, track, track.first_ts, zone=zone.config.name)
-                ]
+                entered = track.first_ts
+                zone.inside[track.id] = entered
+                return [RuleEvent(EventKind.ZONE, EventPhase.START, track, entered, zone=zone.config.name)]
             return []
         was_inside = track.id in zone.inside
         if (d >= 0) == was_inside:

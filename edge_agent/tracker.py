@@ -110,7 +110,7 @@ class Tracker:
         self._last_ts: float | None = None
 
     def _cost(self, track: Track, det: Detection) -> float | None:
-        """Lower is better; None = may not match. Different labels may match (detectors flicker), at a price."""
+        """Lower is better; None = no match. Labels may differ (detectors flicker), at a price."""
         penalty = 0.0 if det.label == track.label else 0.5
         if self.config.match == "iou":
             overlap = iou(track.predicted_box(), det.box)

@@ -133,37 +133,42 @@ class DynsecAdmin:
         return answers
 
     def create_device(self, topics: Topics, device_id: str, password: str) -> None:
-        """A client whose username and client id are both the device id, holding only its own role."""
+        """A client whose username and client id are both the device id, holding only its own role.
+
+        If the client cannot be created, the role made for it is removed again (nothing half-made stays).
+        """
         validate_device_id(device_id)
         role = device_role_name(device_id)
+        acls = [rule.to_dynsec() for rule in device_acls(topics, device_id)]
         self.execute(
             [
                 {
                     "command": "createRole",
                     "rolename": role,
+                    "acls": acls,
                     "textname": f"edgesight device {device_id}",
-                    "acls": [rule.to_dynsec() for rule in device_acls(topics, device_id)],
-                },
-                {
-                    "command": "createClient",
-                    "username": device_id,
-                    "password": password,
-                    "clientid": device_id,
-                    "textname": f"edgesight device {device_id}",
-                    "roles": [{"rolename": role}],
-                },
+                }
             ]
         )
+        try:
+            self.execute(
+                [
+                    {
+                        "command": "createClient",
+                        "username": device_id,
+                        "password": password,
+                        "clientid": device_id,
+                        "textname": f"edgesight device {device_id}",
+                        "roles": [{"rolename": role}],
+                    }
+                ]
+            )
+        except DynsecError:
+            self.execute([{"command": "deleteRole", "rolename": role}], allow_errors={"Role not found"})
+            raise
 
     def set_password(self, device_id: str, password: str) -> None:
         self.execute([{"command": "setClientPassword", "username": device_id, "password": password}])
-
-    def disable(self, username: str) -> None:
-        """Refuse new logins and drop the live connection (the broker kicks the client)."""
-        self.execute([{"command": "disableClient", "username": username}])
-
-    def enable(self, username: str) -> None:
-        self.execute([{"command": "enableClient", "username": username}])
 
     def delete_device(self, device_id: str) -> None:
         """Remove the client (dropping its connection) and its role; missing ones are fine (idempotent)."""

@@ -12,12 +12,26 @@ from werkzeug.utils import secure_filename
 from cloud_hub.rollout import campaigns as c
 from cloud_hub.rollout import registry
 from cloud_hub.rollout.keys import KeyError_, key_dir, load_signing_key
+from cloud_hub.rollout.schemas import RolloutList, RolloutOut
 from cloud_hub.rollout.validate import ModelRejected
 from cloud_hub.rollout.views import campaign_list, campaign_summary
-from cloud_hub.web import database
+from cloud_hub.web import database, openapi
 from cloud_hub.web.auth import require_role
 
 bp = Blueprint("rollout", __name__, template_folder="templates")
+
+# The hub's OpenAPI document lists other areas' operations from these registries.
+openapi.OPERATIONS += [
+    openapi.Operation("get", "/rollouts", "Rollout campaigns, newest first", RolloutList),
+    openapi.Operation(
+        "get",
+        "/rollouts/{campaign_id}",
+        "One campaign: waves, counts per state, failures, devices",
+        RolloutOut,
+        params=[openapi.Param("campaign_id", "path")],
+    ),
+]
+openapi.MODELS += [RolloutList, RolloutOut]
 
 STATE_ORDER = [
     "QUEUED",

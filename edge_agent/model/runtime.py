@@ -17,7 +17,7 @@ import numpy as np
 import onnxruntime as ort
 
 from edge_agent.config import RuntimeConfig
-from edge_agent.imaging import downscale
+from edge_agent.imaging import Pyramid
 from edge_agent.model.decoders import Detection, get_decoder
 from shared.manifest import InputSpec, ManifestError, load_manifest
 
@@ -45,13 +45,13 @@ def preprocess(image: np.ndarray, spec: InputSpec) -> tuple[np.ndarray, Letterbo
     if spec.resize == "letterbox":
         scale = min(tw / w, th / h)
         nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-        resized = downscale(image, nw, nh)
+        resized = Pyramid.of(image).resized(nw, nh)
         px, py = (tw - nw) // 2, (th - nh) // 2
         canvas = np.full((th, tw, 3), 114, dtype=np.uint8)
         canvas[py : py + nh, px : px + nw] = resized
         fitted, box = canvas, Letterbox(scale, scale, px, py)
     else:
-        fitted = downscale(image, tw, th)
+        fitted = Pyramid.of(image).resized(tw, th)
         box = Letterbox(tw / w, th / h, 0.0, 0.0)
     if spec.dtype == "float32" and spec.layout == "NCHW" and spec.color != "GRAY" and len(set(spec.std)) == 1:
         # OpenCV's blob builder does colour swap, (x - m) * s and HWC→NCHW in one C++ pass (4x numpy).

@@ -66,3 +66,17 @@ def test_cnn_runs_only_around_motion_plus_periodic_checks(red_model: Path):
     assert share < 0.2
     flags = list(pipeline.stats.cnn_flags)
     assert all(flags[101:120])  # every frame while the block moves (the first moving frame is 100)
+
+
+def test_area_pyramid_matches_a_direct_area_resize_and_is_shared_per_frame():
+    from edge_agent.imaging import Pyramid
+
+    yy, xx = np.mgrid[0:432, 0:768]
+    image = np.dstack([(xx / 3) % 256, (yy / 2) % 256, ((xx + yy) / 5) % 256]).astype(np.uint8)
+    cv2.circle(image, (300, 200), 60, (0, 0, 255), -1)
+    pyramid = Pyramid.of(image)
+    assert Pyramid.of(image) is pyramid and Pyramid.of(image.copy()) is not pyramid
+    ours = pyramid.resized(160, 96).astype(float)
+    direct = cv2.resize(image, (160, 96), interpolation=cv2.INTER_AREA).astype(float)
+    assert ours.shape == (96, 160, 3) and np.abs(ours - direct).mean() < 2.0  # same box average, cheaper
+    assert Pyramid(image).nearest_height(120).shape[0] == 108  # 432 → 216 → 108

@@ -111,3 +111,21 @@ def test_snapshot_paths_cannot_escape(api, app, tmp_path):
         response = api.get(path)
         assert response.status_code == 404, path
         assert b"top secret" not in response.data
+
+
+def test_login_returns_to_local_pages_only(client, auth):
+    auth.create()
+    for target, expected in (("/events?label=car", "/events?label=car"), ("//evil.example/x", "/"),
+                             ("https://evil.example/", "/"), ("/\\evil.example", "/")):
+        client.get("/login")
+        response = client.post("/login", query_string={"next": target},
+                               data={"username": "admin", "password": PASSWORD, "csrf_token": auth.csrf()})
+        assert response.headers["Location"] == expected, target
+        auth.logout()
+
+
+def test_pages_send_protective_headers(client, auth):
+    headers = client.get("/login").headers
+    assert "script-src 'self'" in headers["Content-Security-Policy"]
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["X-Content-Type-Options"] == "nosniff"

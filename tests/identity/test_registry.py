@@ -7,6 +7,7 @@ import yaml
 from sqlalchemy import text
 
 from cloud_hub import db as hub_db
+from cloud_hub.identity.acl import device_role_name
 from cloud_hub.identity.credentials import SecretHash, verify_secret
 from cloud_hub.identity.dynsec import DynsecAdmin, DynsecError
 from cloud_hub.identity.endpoint import BrokerEndpoint
@@ -81,11 +82,16 @@ def test_rotate_and_revoke(registry, secure_broker, probes, admin):
     assert not _login(secure_broker, probes, "cam-02", again.secret).is_failure
 
 
-def test_a_broker_refusal_leaves_no_database_record(registry, secure_broker, admin):
-    admin.create_device(secure_broker.topics, "cam-03", "set-out-of-band")  # the broker already has it
+def test_a_broker_refusal_leaves_nothing_half_made(registry, admin):
+    # The broker already has a client of that name (made out of band, without our role).
+    admin.execute([{"command": "createClient", "username": "cam-03", "password": "set-out-of-band"}])
     with pytest.raises(DynsecError, match="already exists"):
         registry.add("cam-03")
-    assert registry.get("cam-03") is None
+    assert registry.get("cam-03") is None  # no database record
+    role = admin.execute(
+        [{"command": "getRole", "rolename": device_role_name("cam-03")}], allow_errors={"Role not found"}
+    )[0]
+    assert role.get("error") == "Role not found"  # and the role made for it was removed again
 
 
 def test_unknown_devices_and_bad_names_are_clear_errors(registry):

@@ -162,6 +162,7 @@ def test_credentials_in_real_chromium(app, secure_broker, probes, browser):
         browser.find_element(By.CSS_SELECTOR, '#device-credentials input[name="confirm"]').click()
         browser.find_element(By.CSS_SELECTOR, '#device-credentials button[name="revoke"]').click()
         wait.until(lambda b: "cam-browser-1 revoked:" in b.page_source)
+        assert wait.until(lambda b: "revoked" in b.find_element(By.ID, "device-credentials").text)
         browser.save_screenshot(str(artifacts / "device-revoked.png"))
         assert wait_until(live.disconnected.is_set, timeout=5.0)
     finally:

@@ -95,7 +95,7 @@ def test_fomo_street_finds_objects_in_fresh_frames() -> None:
     dec = manifest.decoder
     assert (dec.type, dec.background_index, dec.apply_softmax) == (DecoderType.FOMO, 0, False)
     sess = session(model_path)
-    frames = list(still_samples(FRESH_SEED, 60))
+    frames = list(still_samples(FRESH_SEED, 40))
     outputs = [sess.run(None, {manifest.input.name: prepare(img, manifest.input)}) for img, _ in frames]
     probs = outputs[0][0]
     assert probs.shape == (1, len(manifest.labels), 12, 20)

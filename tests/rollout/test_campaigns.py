@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from cloud_hub.rollout import campaigns
+from cloud_hub.rollout.schemas import RolloutList, RolloutOut
 from edge_agent.updater.config import HealthConfig
 from tests.rollout.support import REPO, repackage, wait_for
 
@@ -51,6 +52,8 @@ def test_canary_then_two_waves_reach_every_device(
     assert total_bytes == 6 * model.size_bytes, "each device fetched the bundle exactly once"
 
     client = rollout_hub.logged_in_client()  # also creates the operator account
+    api = RolloutOut.model_validate(client.get(f"/api/v1/rollouts/{campaign_id}").get_json())
+    assert api.percent == 100.0 and [w.percent for w in api.waves] == [100.0] * 3
     page = client.get(f"/rollouts/{campaign_id}").get_data(as_text=True)
     assert "completed" in page and "6/6 active (100.0%)" in page
     assert len(re.findall(r'<span class="percent">100.0%</span>', page)) == 3
@@ -204,8 +207,8 @@ def test_dashboard_upload_and_create(rollout_hub, baseline, tmp_path: Path) -> N
     assert created.status_code == 302 and "/rollouts/c-" in created.headers["Location"]
     campaign_page = client.get(created.headers["Location"]).get_data(as_text=True)
     assert "fomo-street@1.1.0" in campaign_page and "x1,x2" in campaign_page
-    api = client.get("/api/v1/rollouts").get_json()
-    assert [item["model"] for item in api["items"]] == ["fomo-street@1.1.0"]
+    listed = RolloutList.model_validate(client.get("/api/v1/rollouts").get_json())
+    assert [item.model for item in listed.items] == ["fomo-street@1.1.0"]
     no_csrf = client.post("/rollouts", data={"model": "fomo-street@1.1.0", "target": "x3"})
     assert no_csrf.status_code == 400
 
