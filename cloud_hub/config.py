@@ -27,6 +27,8 @@ ENVIRONMENT = {
     "EDGESIGHT_SNAPSHOT_CAP_MB": "snapshot_cap_mb",
     "EDGESIGHT_TRUSTED_PROXIES": "trusted_proxies",
     "EDGESIGHT_LOG_FORMAT": "log_format",
+    "EDGESIGHT_INGEST_BATCH_SIZE": "ingest_batch_size",
+    "EDGESIGHT_INGEST_MAX_DELAY_S": "ingest_max_delay_s",
     # Device identity (docs/security.md).
     "EDGESIGHT_MQTT_ADMIN_URL": "mqtt_admin_url",
     "EDGESIGHT_MQTT_CA_FILE": "mqtt_ca_file",
@@ -54,7 +56,7 @@ class HubSettings(BaseModel):
     log_format: str = Field(default="json", pattern="^(json|text)$")
     login_attempts_per_minute: int = Field(default=5, ge=1)
     ingest_batch_size: int = Field(default=500, ge=1)
-    ingest_max_delay_s: float = Field(default=0.05, gt=0)
+    ingest_max_delay_s: float = Field(default=0.025, gt=0)
     # Device identity (docs/security.md).
     mqtt_admin_url: str | None = Field(
         default=None, description="dynsec admin login (mqtt://user:pass@host); unset: broker not managed"

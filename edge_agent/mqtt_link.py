@@ -158,7 +158,9 @@ class MqttLink:
         self.wake()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
-        if self.connected.is_set():
+        if self._closing.is_set():
+            log.info("disconnected from broker")
+        elif self.connected.is_set():
             log.warning("disconnected from broker: %s; paho reconnects with backoff", reason_code)
         self.connected.clear()
 

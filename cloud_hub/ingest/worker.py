@@ -84,7 +84,7 @@ class IngestWorker:
         share_group: str | None = None,
         snapshot_dir: str | None = None,
         batch_size: int = 500,
-        max_delay_s: float = 0.05,
+        max_delay_s: float = 0.025,
         idle_flush_s: float = 0.005,
         persistent_session: bool = True,
         ca_file: str | None = None,
@@ -181,6 +181,8 @@ class IngestWorker:
             log.warning("disconnected from broker (%s); paho reconnects", reason_code)
 
     def _on_message(self, _client, _userdata, message: mqtt.MQTTMessage) -> None:
+        if self._stop.is_set():
+            return  # stopping: left unacked, the broker redelivers it to the next session
         self._queue.put(
             Incoming(message.topic, bytes(message.payload), message.mid, message.qos, time.time()))
 
@@ -229,6 +231,8 @@ class IngestWorker:
                 continue
             except Exception:  # a bug must not kill ingest; the batch stays unacked for redelivery
                 log.exception("unexpected error writing a batch of %d; retrying", len(pending))
+                if self._stop.is_set():
+                    return
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue

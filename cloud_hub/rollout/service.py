@@ -46,7 +46,8 @@ class RolloutService:
         self.blobs = blobs
         self.tick_s = tick_s
         self.address = parse_mqtt_url(mqtt_url)
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+        # A persistent session: device reports sent while this service restarts wait in the broker.
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
         if self.address.username:
             self.client.username_pw_set(self.address.username, self.address.password)
         if self.address.tls:

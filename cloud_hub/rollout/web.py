@@ -18,7 +18,13 @@ from cloud_hub.rollout.views import campaign_list, campaign_summary
 from cloud_hub.web import database, openapi
 from cloud_hub.web.auth import require_role
 
-bp = Blueprint("rollout", __name__, template_folder="templates")
+bp = Blueprint(
+    "rollout",
+    __name__,
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/rollouts/static",
+)
 
 # The hub's OpenAPI document lists other areas' operations from these registries.
 openapi.OPERATIONS += [

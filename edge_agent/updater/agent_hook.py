@@ -20,6 +20,7 @@ from edge_agent.model.runtime import ModelRuntime
 from edge_agent.updater.store import ModelStore
 from edge_agent.updater.updater import Updater
 from shared.manifest import load_manifest
+from shared.payloads import DeviceState
 from shared.topics import QOS_RELIABLE
 
 if TYPE_CHECKING:
@@ -118,6 +119,16 @@ class AgentSwitcher:
         for cam, runtime in zip(targets, runtimes, strict=True):
             cam.pipeline.swap_model(ObservedModel(runtime, self))
         log.info("model %s active on %s", manifest.ref, [cam.name for cam in targets])
+        self._publish_status()
+
+    def _publish_status(self) -> None:
+        """The retained status names the running model: the fleet page shows the swap at once."""
+        link = self.agent.link
+        if link is not None and link.connected.is_set():
+            status = self.agent.status(DeviceState.ONLINE).to_bytes()
+            link.client.publish(
+                self.agent.topics.status(self.agent.device_id), status, qos=QOS_RELIABLE, retain=True
+            )
 
     def start_shadow(self, model_dir: Path, sample_rate: float) -> None:
         runtime = ModelRuntime(model_dir, self.agent.config.runtime)

@@ -148,3 +148,16 @@ def test_preprocess_fast_path_matches_the_manifest_formula():
         source = img[..., ::-1] if color == "RGB" else img
         expected = ((source / 255.0 - np.array(spec.mean)) / 0.5).transpose(2, 0, 1)[None]
         assert tensor.shape == (1, 3, 96, 160) and np.allclose(tensor, expected, atol=1e-5)
+
+
+def test_missing_execution_providers_fall_back_to_cpu(red_model: Path, caplog):
+    from edge_agent.config import RuntimeConfig
+    from edge_agent.model.runtime import choose_providers
+
+    assert choose_providers(["NoSuchExecutionProvider", "CPUExecutionProvider"]) == ["CPUExecutionProvider"]
+    assert "not available here" in caplog.text
+    runtime = ModelRuntime(
+        red_model, RuntimeConfig(providers=["XNNPACKExecutionProvider"], intra_op_threads=1)
+    )
+    assert runtime.session.get_providers()[-1] == "CPUExecutionProvider"
+    assert runtime.detect(scene_with_red_square(40, 40))  # and it still detects

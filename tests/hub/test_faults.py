@@ -111,7 +111,8 @@ TOPIC = st.one_of(st.just(TOPICS.events("fuzz-cam")), st.just(TOPICS.status("fuz
                       lambda d: f"edgesight/v1/devices/{d}/events"))
 
 
-@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=1000, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(topic=TOPIC, payload=PAYLOADS)
 def test_fuzzed_payloads_never_crash_and_rejections_carry_a_reason(app, topic, payload):
     record = classify(TOPICS, Incoming(topic, payload, received_at=time.time()))
@@ -126,6 +127,51 @@ def test_fuzzed_payloads_never_crash_and_rejections_carry_a_reason(app, topic, p
         assert result.events_stored + result.duplicates + result.statuses + result.telemetry == 1
 
 
-@pytest.fixture(autouse=True)
-def _quiet_hypothesis_db(monkeypatch, tmp_path):
-    monkeypatch.setenv("HYPOTHESIS_STORAGE_DIRECTORY", str(tmp_path / "hypothesis"))
+@pytest.mark.postgres
+def test_database_outage_holds_acks_and_resumes_without_loss(postgres_url, tmp_path, mosquitto):
+    """PostgreSQL refuses connections for a while: ingest retries, acks nothing, then stores all."""
+    from cloud_hub import create_app
+    from cloud_hub.db import upgrade
+    from cloud_hub.ingest.worker import IngestWorker
+    from tests.support.postgres import PG_ADMIN_URL
+
+    upgrade(postgres_url)
+    app = create_app({"instance_path": str(tmp_path / "i"), "database_url": postgres_url,
+                      "secret_key": "x", "log_format": "text"})
+    engine = app.extensions[ENGINE_KEY]
+    name = postgres_url.rsplit("/", 1)[1]
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+
+    def allow(on: bool) -> None:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(on).lower()}')
+            if not on:
+                conn.exec_driver_sql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                     f"WHERE datname = '{name}' AND pid <> pg_backend_pid()")
+
+    worker = IngestWorker(engine, mosquitto.url, "edgesight/v1", client_id="outage").start()
+    publisher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="outage-cam")
+    publisher.connect(mosquitto.host, mosquitto.port)
+    publisher.loop_start()
+    try:
+        def publish(seqs):
+            topic = TOPICS.events("outage-cam")
+            for info in [publisher.publish(topic, event("outage-cam", i).to_bytes(), qos=1) for i in seqs]:
+                info.wait_for_publish(30)
+
+        publish(range(100))
+        wait_until(lambda: worker.snapshot()["events_stored"] == 100, 30, "first 100 stored")
+        allow(False)
+        publish(range(100, 200))
+        wait_until(lambda: worker.snapshot()["db_retries"] >= 2, 30, "ingest to retry the refused batch")
+        assert worker.snapshot()["acked"] == 100  # nothing acknowledged while the database is away
+        allow(True)
+        wait_until(lambda: worker.snapshot()["events_stored"] == 200, 60, "all 200 after the outage")
+        engine.dispose()
+        assert counts(postgres_url) == (200, 200)
+    finally:
+        allow(True)
+        worker.stop()
+        publisher.loop_stop()
+        engine.dispose()
+        admin.dispose()

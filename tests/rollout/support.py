@@ -137,6 +137,7 @@ class PlainHub:
         folder.mkdir(parents=True, exist_ok=True)
         self.offers: dict[str, ModelOffer] = {}
         self.states: list[ModelStatePayload] = []
+        self.statuses: list[bytes] = []
         self.requests: list[tuple[str, int, int]] = []
         self.tamper: Callable[[str, bytes], bytes] | None = None
         self._lock = threading.Lock()
@@ -146,7 +147,13 @@ class PlainHub:
         self.client.on_message = self._on_message
         connected = threading.Event()
         self.client.on_connect = lambda c, *_: (
-            c.subscribe([(self.server.request_filter, 1), (TOPICS.all_devices(TopicKind.MODEL_STATE), 1)]),
+            c.subscribe(
+                [
+                    (self.server.request_filter, 1),
+                    (TOPICS.all_devices(TopicKind.MODEL_STATE), 1),
+                    (TOPICS.all_devices(TopicKind.STATUS), 1),
+                ]
+            ),
             connected.set(),
         )
         self.client.connect(host, port)
@@ -184,7 +191,10 @@ class PlainHub:
             self.server.on_request(msg.topic, msg.payload)
             return
         with self._lock:
-            self.states.append(ModelStatePayload.model_validate_json(msg.payload))
+            if msg.topic.endswith("/status"):
+                self.statuses.append(msg.payload)
+            else:
+                self.states.append(ModelStatePayload.model_validate_json(msg.payload))
 
     def states_of(self, device_id: str) -> list[ModelStatePayload]:
         with self._lock:

@@ -47,6 +47,17 @@ def test_agent_swaps_model_between_frames_and_keeps_it_after_restart(
         plain_hub.offer("agent-1", offer, data)
         wait_for(lambda: plain_hub.last("agent-1", "ACTIVE"), timeout=60, what="ACTIVE")
         assert pipeline.model.ref == "fomo-street@1.1.0"
+        from shared.payloads import StatusPayload
+
+        status = wait_for(
+            lambda: [
+                m
+                for m in plain_hub.statuses
+                if StatusPayload.model_validate_json(m).model == "fomo-street@1.1.0"
+            ],
+            what="a retained status naming the new model",
+        )
+        assert status
         assert agent.cameras[0].worker.errors == 0, "no frame failed across the swap"
         before = pipeline.stats.processed
         wait_for(lambda: pipeline.stats.processed > before + 5, what="frames after the swap")

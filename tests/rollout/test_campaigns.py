@@ -29,9 +29,19 @@ def test_canary_then_two_waves_reach_every_device(
     ids = [f"fleet-{i}" for i in range(6)]
     devices = [device_factory(d, public_key=rollout_hub.public_key) for d in ids]
     model = rollout_hub.register(repackage(baseline, tmp_path / "v110", "1.1.0"))
+    client = rollout_hub.logged_in_client()  # also creates the operator account
     campaign_id = _create(
         rollout_hub, model, ids, canary=1, waves=[0.5, 1.0], max_failure=0.1, max_concurrent=2
     )
+    from selenium.webdriver.common.by import By
+
+    # The operator opens the campaign page while it runs and watches it reach 100% without reloading.
+    browser.get(f"{live_hub}/login?next=/rollouts/{campaign_id}")
+    browser.find_element(By.NAME, "username").send_keys("operator")
+    browser.find_element(By.NAME, "password").send_keys(rollout_hub.PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
+    wait_for(lambda: "campaign-progress" in browser.page_source, what="the campaign page in Chromium")
+    browser.execute_script("document.body.dataset.loadedOnce = 'yes'")  # gone if the page reloads
 
     wait_for(lambda: _state(rollout_hub, campaign_id) == "completed", timeout=90, what="campaign completed")
     summary = rollout_hub.summary(campaign_id)
@@ -51,23 +61,20 @@ def test_canary_then_two_waves_reach_every_device(
     total_bytes = rollout_hub.service.chunks.counters.bytes
     assert total_bytes == 6 * model.size_bytes, "each device fetched the bundle exactly once"
 
-    client = rollout_hub.logged_in_client()  # also creates the operator account
     api = RolloutOut.model_validate(client.get(f"/api/v1/rollouts/{campaign_id}").get_json())
     assert api.percent == 100.0 and [w.percent for w in api.waves] == [100.0] * 3
     page = client.get(f"/rollouts/{campaign_id}").get_data(as_text=True)
     assert "completed" in page and "6/6 active (100.0%)" in page
     assert len(re.findall(r'<span class="percent">100.0%</span>', page)) == 3
 
-    from selenium.webdriver.common.by import By
-
-    browser.get(f"{live_hub}/login?next=/rollouts/{campaign_id}")
-    browser.find_element(By.NAME, "username").send_keys("operator")
-    browser.find_element(By.NAME, "password").send_keys(rollout_hub.PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
-    wait_for(lambda: "campaign-progress" in browser.page_source, what="the campaign page in Chromium")
-    assert "6/6 active (100.0%)" in browser.find_element(By.ID, "campaign-progress").text
+    wait_for(
+        lambda: "6/6 active (100.0%)" in browser.find_element(By.ID, "campaign-progress").text,
+        what="the open page to follow the campaign to 100%",
+    )
+    assert browser.execute_script("return document.body.dataset.loadedOnce") == "yes", "updated in place"
     waves = browser.find_elements(By.CSS_SELECTOR, "#waves tbody tr")
     assert [row.find_element(By.CLASS_NAME, "percent").text for row in waves] == ["100.0%"] * 3
+    assert browser.find_element(By.ID, "campaign-state").text == "completed"
     artifacts = REPO / "test-artifacts" / "rollout"
     artifacts.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(artifacts / "campaign-completed.png"))
@@ -235,3 +242,29 @@ def test_rollback_campaign_brings_the_previous_version_back(
         summary["rollback"] and summary["model"] == "fomo-street@1.0.0" and summary["counts"] == {"ACTIVE": 2}
     )
     assert all(d.camera.active_ref == "fomo-street@1.0.0" for d in devices), "a signed rollback may go down"
+
+
+def test_campaign_survives_a_restart_of_the_rollout_service(
+    rollout_hub, device_factory, baseline, tmp_path: Path
+) -> None:
+    from cloud_hub.rollout.service import RolloutService
+
+    ids = ["rs-0", "rs-1", "rs-2"]
+    devices = [device_factory(d, public_key=rollout_hub.public_key) for d in ids]
+    model = rollout_hub.register(repackage(baseline, tmp_path / "v110", "1.1.0"))
+    campaign_id = _create(rollout_hub, model, ids, canary=1, waves=[1.0])
+    wait_for(
+        lambda: (
+            "SENT" in rollout_hub.summary(campaign_id)["counts"]
+            or "ACTIVE" in rollout_hub.summary(campaign_id)["counts"]
+        ),
+        what="the canary's offer",
+    )
+    rollout_hub.service.stop()  # the canary's chunk requests and reports now wait in the broker
+    mosquitto_url = rollout_hub.app.config["HUB_SETTINGS"].mqtt_url
+    rollout_hub.service = RolloutService(
+        rollout_hub.engine, mosquitto_url, "edgesight/v1", rollout_hub.blobs, rollout_hub.key, tick_s=0.1
+    ).start()
+    wait_for(lambda: _state(rollout_hub, campaign_id) == "completed", what="completed after the restart")
+    assert rollout_hub.summary(campaign_id)["counts"] == {"ACTIVE": 3}
+    assert all(d.camera.active_ref == "fomo-street@1.1.0" for d in devices)

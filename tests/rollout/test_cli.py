@@ -57,8 +57,20 @@ def test_keys_models_and_campaign_commands(runner, app: Flask, tmp_path: Path) -
     )
     assert refused.exit_code != 0 and "model rejected: golden output_0 differs" in refused.output
 
+    classifier = reference("crop-classifier")
+    other = runner.invoke(
+        args=[
+            "models",
+            "add",
+            str(classifier / "model.onnx"),
+            "--manifest",
+            str(classifier / "manifest.json"),
+        ]
+    )
+    assert other.exit_code == 0 and other.output.startswith("registered crop-classifier@"), other.output
+
     listed = runner.invoke(args=["models", "list"])
-    assert "fomo-street@1.1.0" in listed.output
+    assert "fomo-street@1.1.0" in listed.output and "crop-classifier@" in listed.output
 
     created = runner.invoke(
         args=[
@@ -254,3 +266,7 @@ def test_controller_offers_canary_first_and_times_out_silent_devices(app: Flask,
         assert row.state == "TIMED_OUT" and row.reason == "no report for 60 s (last state SENT)"
         assert campaigns.get(db, campaign.id).state == "paused"
         assert len(sent) == 1, "no wave after a silent canary"
+        campaigns.resume(db, campaign.id)  # the operator accepts the silent canary: that failure is acked
+        controller.tick(db)
+        assert campaigns.get(db, campaign.id).state == "running"
+        assert sorted(device for device, _ in sent[1:]) == ["b", "c"], "the next wave is offered"

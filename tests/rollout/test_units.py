@@ -229,3 +229,19 @@ def test_store_prunes_all_but_the_committed_and_previous(tmp_path: Path) -> None
         dirs.append(store.install(tmp_path / f"{version}.zip", manifest, sha))
     removed = store.prune({dirs[2], dirs[1]})
     assert removed == [dirs[0]] and not dirs[0].exists() and dirs[1].exists() and dirs[2].exists()
+
+
+def test_shadow_verdict_needs_agreement_and_latency() -> None:
+    from cloud_hub.rollout.controller import shadow_verdict
+    from cloud_hub.rollout.models import CampaignDevice
+
+    thresholds = {"min_agreement": 0.9, "max_latency_ratio": 1.5, "min_frames": 20}
+
+    def row(**stats) -> CampaignDevice:
+        base = {"frames": 40.0, "agreement": 0.95, "active_ms_p50": 2.0, "candidate_ms_p50": 2.5}
+        return CampaignDevice(device_id="cam", shadow={**base, **stats})
+
+    assert shadow_verdict(row(), thresholds) is None
+    assert shadow_verdict(row(agreement=0.5), thresholds) == "cam: agreement 0.500 < 0.9"
+    slow = shadow_verdict(row(candidate_ms_p50=3.5), thresholds)
+    assert slow == "cam: candidate latency 3.50 ms > 1.5x active 2.00 ms"
