@@ -192,7 +192,7 @@ class ZoneConfig(Section):
     crowd_count: Annotated[int, Field(ge=1)] | None = Field(default=None, description="crowd when ≥ N")
     crowd_for_s: Annotated[float, Field(ge=0)] = 3.0
     margin: Annotated[float, Field(ge=0, le=0.2)] = Field(
-        default=0.04, description="hysteresis: enter/exit only once this far past the boundary"
+        default=0.02, description="hysteresis: enter/exit only once this far past the boundary"
     )
 
 
