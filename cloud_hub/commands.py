@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 
 import click
@@ -123,7 +124,7 @@ users_group = AppGroup("users", help="Dashboard users (the first admin is made h
 @click.option("--password-stdin", is_flag=True, help="read the password from the first line of stdin")
 def users_add(username: str, role: str, password_stdin: bool) -> None:
     if password_stdin:
-        password = click.get_text_stream("stdin").readline().rstrip("\r\n")
+        password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     with Session(current_app.extensions["edgesight.engine"]) as db:

@@ -118,13 +118,16 @@ def decode_fomo(outputs: Sequence[np.ndarray], manifest: ModelManifest) -> list[
     rows, cols = heat.shape[1:]
     sx, sy = manifest.input.width / cols, manifest.input.height / rows
     winner = heat.argmax(axis=0)
+    # Cells where some object class wins above threshold; usually none (an empty scene), then we are done.
+    lit = heat.max(axis=0) >= spec.score_threshold
+    if spec.background_index is not None:
+        lit &= winner != spec.background_index
+    if not lit.any():
+        return []
     found: list[Detection] = []
-    for cls, label in enumerate(manifest.labels):
-        if cls == spec.background_index:
-            continue
-        mask = ((winner == cls) & (heat[cls] >= spec.score_threshold)).astype(np.uint8)
-        if not mask.any():
-            continue
+    for cls in np.unique(winner[lit]).tolist():
+        label = manifest.labels[cls]
+        mask = (lit & (winner == cls)).astype(np.uint8)
         count, comp, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
         refine = bool(spec.params.get("refine", True))
         for k in range(1, count):

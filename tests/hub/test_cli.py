@@ -34,3 +34,21 @@ def test_console_script_migrates_a_fresh_sqlite_database(tmp_path):
                                cwd=REPO).stdout
     for command in ("db", "ingest", "serve", "broker"):
         assert command in help_text
+
+
+def test_users_add_from_stdin_and_token_create(runner, app, client):
+    added = runner.invoke(args=["users", "add", "admin", "--role", "admin", "--password-stdin"],
+                          input="a long enough password\n")
+    assert added.exit_code == 0, added.output
+    assert "created admin 'admin'" in added.output
+    again = runner.invoke(args=["users", "add", "admin", "--password-stdin"], input="another password!\n")
+    assert again.exit_code != 0 and "already exists" in again.output
+    short = runner.invoke(args=["users", "add", "bob", "--password-stdin"], input="short\n")
+    assert short.exit_code != 0 and "at least 10 characters" in short.output
+    assert "admin\tadmin\tactive" in runner.invoke(args=["users", "list"]).output
+
+    token = runner.invoke(args=["tokens", "create", "admin", "--name", "demo"]).output.strip()
+    assert token.startswith("esk_")
+    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).get_json()
+    assert me["username"] == "admin" and me["role"] == "admin"
+    assert runner.invoke(args=["tokens", "create", "nobody"]).exit_code != 0
