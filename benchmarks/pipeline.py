@@ -92,7 +92,13 @@ def run_source(
         else None,
         "events": len(result.events),
     }
-    log.info("%s: %s (decode %s, pipeline %s)", name, run, [round(d) for d in decodes], [round(v) for v in speeds])
+    log.info(
+        "%s: %s (decode fps %s, pipeline fps %s)",
+        name,
+        run,
+        [round(d) for d in decodes],
+        [round(v) for v in speeds],
+    )
     return run, result.events
 
 

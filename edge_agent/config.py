@@ -161,6 +161,11 @@ class MotionConfig(Section):
     cnn_interval_s: Annotated[float, Field(ge=0)] = Field(
         default=0.0, description="while moving, infer at most this often (0 = every processed frame)"
     )
+    rule_radius: Annotated[float, Field(ge=0, le=1)] = Field(
+        default=0.08,
+        description="with cnn_interval_s: a track this close to a zone edge or line (plus the way it "
+        "covers in cnn_interval_s) gets the CNN on every processed frame, where rule decisions are made",
+    )
     mask: list[list[Point]] = Field(default_factory=list, description="polygons where motion is ignored")
 
 

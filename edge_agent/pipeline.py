@@ -8,6 +8,7 @@ camera's detect fps.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -74,9 +75,25 @@ class CameraPipeline:
         recent = (
             self._last_motion_ts is not None and frame.ts - self._last_motion_ts <= self.camera.motion.hold_s
         )
-        if recent:  # known objects moving, or motion just stopped: follow them at cnn_interval_s
-            return since_cnn >= self.camera.motion.cnn_interval_s - 1e-6
+        if recent:  # known objects moving, or motion just stopped: follow them at cnn_interval_s ...
+            if since_cnn >= self.camera.motion.cnn_interval_s - 1e-6:
+                return True
+            return self._near_rule(frame.ts)  # ... unless one is about to cross a zone edge or a line
         return since_cnn >= self.camera.motion.periodic_s
+
+    def _near_rule(self, ts: float) -> bool:
+        """A confirmed track whose predicted anchor is within reach of a zone edge or line."""
+        motion = self.camera.motion
+        for track in self.tracker.tracks:
+            if not track.confirmed:
+                continue
+            x1, y1, x2, y2 = track.box_at(ts)
+            point = ((x1 + x2) / 2, y2 if self.rules.anchor == "bottom" else (y1 + y2) / 2)
+            reach = motion.rule_radius + math.hypot(*track.velocity) * motion.cnn_interval_s
+            if self.rules.boundary_distance(point) <= reach:
+                return True
+        return False
+
 
     def _unexplained(self, boxes: list[tuple[float, float, float, float]], ts: float) -> bool:
         """True when a motion box overlaps no confirmed track's predicted position (a new object)."""

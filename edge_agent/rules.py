@@ -9,6 +9,7 @@ so jitter on the line is not a crossing. Rule times are the frames' timestamps, 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,6 +97,21 @@ class RuleEngine:
         self._last_update: dict[int, float] = {}
         self._line_times: dict[tuple[str, int], float] = {}  # (line, track) → crossing time
 
+    def boundary_distance(self, point: tuple[float, float]) -> float:
+        """Distance from ``point`` to the nearest zone edge or line segment (inf without rules): near one,
+        the next observations decide an event, so the pipeline must not skip inferences there."""
+        best = float("inf")
+        for zone in self.zones:
+            best = min(best, abs(zone.distance(point)))
+        for line in self.lines.values():
+            signed, along = line.measure(point)
+            if 0.0 <= along <= 1.0:
+                best = min(best, abs(signed))
+            else:
+                end = line.a if along < 0 else line.b
+                best = min(best, math.hypot(point[0] - end[0], point[1] - end[1]))
+        return best
+
     def set_signal(self, name: str, state: str) -> None:
         self.signals[name] = state
 
@@ -159,7 +175,7 @@ class RuleEngine:
         events: list[RuleEvent] = []
         if tracked:
             for track in update.active:
-                if zone.applies(track):
+                if track.misses == 0 and zone.applies(track):
                     events.extend(self._zone_track(zone, track, ts))
         by_id = {t.id: t for t in update.active}
         if zone.config.loiter_s is not None:
