@@ -114,10 +114,23 @@ def missed(events: list, video: SyntheticVideo, tolerance: float = 1.0) -> tuple
     return len(true_events) - zone_matches(pred, true_events, tolerance), len(true_events)
 
 
+def object_share(video: SyntheticVideo, every: int) -> float:
+    """Share of processed frames with any object on screen: how static the scene really is."""
+    indices = range(0, len(video), every)
+    busy = sum(1 for i in indices if any(o.visible > 0 for o in video.objects_at(i)))
+    return round(busy / max(1, len(indices)), 4)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--duration", type=float, default=120.0, help="length of the rendered scene (s)")
+    parser.add_argument("--duration", type=float, default=300.0, help="length of the rendered scene (s)")
+    parser.add_argument(
+        "--density",
+        type=float,
+        default=0.5,
+        help="arrival rate factor of the static scene (0.5: objects on screen ~15%% of the time)",
+    )
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--real-video", type=Path, default=REAL_VIDEO)
     parser.add_argument(
@@ -137,13 +150,20 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         video = SyntheticVideo(
-            seed=FIRST_SEED + 1000, width=320, height=192, fps=10.0, duration_s=args.duration, scene="static"
+            seed=FIRST_SEED + 1000,
+            width=320,
+            height=192,
+            fps=10.0,
+            duration_s=args.duration,
+            scene="static",
+            density=args.density,
         )
         log.info("rendering the static scene (%d frames)", len(video))
         clip = write_video(video, Path(tmp) / "static.mp4")
         camera = camera_for(video, args.model, **overrides)
         run, events = run_source("rendered-static", clip, camera, runtime, video.fps)
         run["missed_events"], run["true_events"] = missed(events, video)
+        run["object_share"] = object_share(video, stride(video.fps, camera.detect_fps))
         runs.append(run)
     if args.real_video.exists():
         cap = cv2.VideoCapture(str(args.real_video))

@@ -156,15 +156,20 @@ class MotionConfig(Section):
         default=1.0, description="keep inferring after motion stops"
     )
     track_radius: Annotated[float, Field(ge=0, le=1)] = Field(
-        default=0.25, description="motion this close to a tracked object is that object (frame fractions)"
+        default=0.1, description="motion within this margin of a tracked object is that object (frame share)"
     )
     cnn_interval_s: Annotated[float, Field(ge=0)] = Field(
-        default=0.0, description="while moving, infer at most this often (0 = every processed frame)"
+        default=0.6,
+        description="while only known objects move far from zone edges and lines, infer at most this often "
+        "(0 = every processed frame)",
+    )
+    known_hits: Annotated[int, Field(ge=1)] = Field(
+        default=5, description="with cnn_interval_s: detections before a track's motion may skip the CNN"
     )
     rule_radius: Annotated[float, Field(ge=0, le=1)] = Field(
-        default=0.08,
-        description="with cnn_interval_s: a track this close to a zone edge or line (plus the way it "
-        "covers in cnn_interval_s) gets the CNN on every processed frame, where rule decisions are made",
+        default=0.03,
+        description="with cnn_interval_s: a track this close to a zone edge or line, or predicted to cross "
+        "one before the next inference, gets the CNN on every processed frame (decisions are made there)",
     )
     mask: list[list[Point]] = Field(default_factory=list, description="polygons where motion is ignored")
 
@@ -183,6 +188,10 @@ class TrackerConfig(Section):
     max_distance: Annotated[float, Field(gt=0, le=2)] = 0.12
     process_noise: Annotated[float, Field(gt=0)] = Field(
         default=0.1, description="Kalman acceleration noise (frame fractions / s²): lower = steadier"
+    )
+    skip_speed: Annotated[float, Field(ge=0)] = Field(
+        default=0.5,
+        description="distance gate growth per second of inference skipped by the motion gate (frame share/s)",
     )
     min_hits: Annotated[int, Field(ge=1)] = 2
     max_age: Annotated[int, Field(ge=1)] = 5

@@ -54,9 +54,11 @@ class Pyramid:
         """The level whose height is closest to ``height`` (motion does not need an exact size)."""
         k = 0
         while True:
-            smaller = self._level(k + 1)
-            if smaller is None or abs(smaller.shape[0] - height) >= abs(self.levels[k].shape[0] - height):
+            h, w = self.levels[k].shape[:2]
+            # Compare sizes before computing the next level: a level built only to be rejected costs a resize.
+            if h < 2 or w < 2 or abs(h // 2 - height) >= abs(h - height):
                 return self.levels[k]
+            self._level(k + 1)
             k += 1
 
     def resized(self, width: int, height: int) -> np.ndarray:

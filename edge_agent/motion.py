@@ -65,6 +65,9 @@ class MotionDetector:
         _, changed = cv2.threshold(diff, self.config.threshold, 255, cv2.THRESH_BINARY)
         if self._mask is not None:
             changed = cv2.bitwise_and(changed, self._mask)
+        if not cv2.countNonZero(changed):  # the usual case on a quiet camera: nothing else to do
+            cv2.accumulateWeighted(gray, self._avg, self.config.alpha)
+            return MotionResult()
         changed = cv2.dilate(changed, None, iterations=2)
         h, w = changed.shape
         usable = float(cv2.countNonZero(self._mask)) if self._mask is not None else float(h * w)

@@ -8,7 +8,6 @@ camera's detect fps.
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from collections import deque
@@ -82,27 +81,30 @@ class CameraPipeline:
         return since_cnn >= self.camera.motion.periodic_s
 
     def _near_rule(self, ts: float) -> bool:
-        """A confirmed track whose predicted anchor is within reach of a zone edge or line."""
+        """A confirmed track that is near a zone edge or line, or will reach one before the next inference."""
         motion = self.camera.motion
         for track in self.tracker.tracks:
             if not track.confirmed:
                 continue
-            x1, y1, x2, y2 = track.box_at(ts)
-            point = ((x1 + x2) / 2, y2 if self.rules.anchor == "bottom" else (y1 + y2) / 2)
-            reach = motion.rule_radius + math.hypot(*track.velocity) * motion.cnn_interval_s
-            if self.rules.boundary_distance(point) <= reach:
+            now = self._anchor(track.box_at(ts))
+            then = self._anchor(track.box_at(ts + motion.cnn_interval_s))
+            if self.rules.decision_near(now, then, motion.rule_radius):
                 return True
         return False
 
+    def _anchor(self, box: tuple[float, float, float, float]) -> tuple[float, float]:
+        return (box[0] + box[2]) / 2, box[3] if self.rules.anchor == "bottom" else (box[1] + box[3]) / 2
 
     def _unexplained(self, boxes: list[tuple[float, float, float, float]], ts: float) -> bool:
-        """True when a motion box overlaps no confirmed track's predicted position (a new object)."""
+        """True when a motion box does not fit inside any known track's expected extent (now + trail)."""
         if self.camera.motion.cnn_interval_s <= 0:
             return True
         known = []
         r = self.camera.motion.track_radius
         for track in self.tracker.tracks:
-            if track.confirmed:
+            # Only a track seen often enough to know its velocity can explain motion: a young track's
+            # prediction is too rough to find it again after a skipped inference.
+            if track.confirmed and track.hits >= self.camera.motion.known_hits:
                 # Where it is now and the trail it leaves in the running average (about 2 s).
                 now, before = track.box_at(ts, margin=r), track.box_at(max(track.first_ts, ts - 2.0), r)
                 known.append(
@@ -113,7 +115,9 @@ class CameraPipeline:
                         max(now[3], before[3]),
                     )
                 )
-        return any(not any(_overlap(box, k) for k in known) for box in boxes)
+        # Motion reaching beyond every known object's expected extent is something new (or a known object
+        # moving unlike its prediction): either way the CNN must look now.
+        return any(not any(_inside(box, k) for k in known) for box in boxes)
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         started = time.perf_counter()
@@ -148,8 +152,8 @@ class CameraPipeline:
         return events
 
 
-def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
-    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+def _inside(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    return a[0] >= b[0] and a[1] >= b[1] and a[2] <= b[2] and a[3] <= b[3]
 
 
 EventSink = Callable[[CameraPipeline, Frame | None, list[RuleEvent]], None]

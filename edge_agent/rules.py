@@ -9,7 +9,6 @@ so jitter on the line is not a crossing. Rule times are the frames' timestamps, 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,20 +96,22 @@ class RuleEngine:
         self._last_update: dict[int, float] = {}
         self._line_times: dict[tuple[str, int], float] = {}  # (line, track) → crossing time
 
-    def boundary_distance(self, point: tuple[float, float]) -> float:
-        """Distance from ``point`` to the nearest zone edge or line segment (inf without rules): near one,
-        the next observations decide an event, so the pipeline must not skip inferences there."""
-        best = float("inf")
+    def decision_near(self, start: tuple[float, float], end: tuple[float, float], radius: float) -> bool:
+        """Could a track moving from ``start`` to ``end`` change a zone or line decision? True when either
+        point is within ``radius`` of a zone edge or a line, or the path crosses one: there the next
+        observations decide an event, so the pipeline must not skip inferences."""
         for zone in self.zones:
-            best = min(best, abs(zone.distance(point)))
+            d0, d1 = zone.distance(start), zone.distance(end)
+            if min(abs(d0), abs(d1)) <= radius or (d0 >= 0) != (d1 >= 0):
+                return True
         for line in self.lines.values():
-            signed, along = line.measure(point)
-            if 0.0 <= along <= 1.0:
-                best = min(best, abs(signed))
-            else:
-                end = line.a if along < 0 else line.b
-                best = min(best, math.hypot(point[0] - end[0], point[1] - end[1]))
-        return best
+            s0, a0 = line.measure(start)
+            s1, a1 = line.measure(end)
+            if max(a0, a1) < -0.05 or min(a0, a1) > 1.05:
+                continue  # beside the segment
+            if min(abs(s0), abs(s1)) <= radius or (s0 > 0) != (s1 > 0):
+                return True
+        return False
 
     def set_signal(self, name: str, state: str) -> None:
         self.signals[name] = state

@@ -121,6 +121,8 @@ class Tracker:
         self.tracks: list[Track] = []
         self._ids = itertools.count(1)
         self._last_ts: float | None = None
+        self._step = float("inf")  # shortest time between two inferences seen: the detect period
+        self._skip_slack = 0.0
 
     def _cost(self, track: Track, det: Detection, label: str) -> float | None:
         """Lower is better; None = no match. Labels may differ (detectors flicker), at a price."""
@@ -132,13 +134,18 @@ class Tracker:
         # because each prediction runs ahead in its own direction. The gate widens while coasting.
         cx, cy = track.center
         dx, dy = (det.box[0] + det.box[2]) / 2 - cx, (det.box[1] + det.box[3]) / 2 - cy
-        gate = self.config.max_distance * (1.0 + 0.5 * track.misses)
+        gate = self.config.max_distance * (1.0 + 0.5 * track.misses) + self._skip_slack
         distance = math.hypot(dx, dy)
         return distance / gate + penalty if distance <= gate else None
 
     def update(self, detections: list[Detection], ts: float) -> TrackUpdate:
         dt = 0.0 if self._last_ts is None else max(0.0, ts - self._last_ts)
         self._last_ts = ts
+        if dt > 0:
+            # Inferences skipped by the motion gate: predictions made over a longer gap than usual are less
+            # sure (a velocity learnt from a few frames is rough), so the gate grows with the extra time.
+            self._step = min(self._step, dt)
+        self._skip_slack = self.config.skip_speed * max(0.0, dt - self._step)
         for track in self.tracks:
             track.kf.predict(dt)
             track.state_ts = ts

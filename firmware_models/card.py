@@ -28,6 +28,11 @@ FOMO_HIT = (
     "A hit is a detection within one grid cell of a true centroid; objects less than 50 % visible are "
     "neither misses nor false alarms."
 )
+FOMO_LIMIT = (
+    "- Two objects of one class whose centroids fall in neighbouring cells become one detection (FOMO's\n"
+    "  resolution limit at 1/8 of the input): most person misses are people walking side by side or passing."
+)
+PER_CLASS_GOAL = 0.90
 
 
 def render_card(manifest: ModelManifest, report: dict[str, Any]) -> str:
@@ -41,6 +46,12 @@ def render_card(manifest: ModelManifest, report: dict[str, Any]) -> str:
     f32, i8 = report["fp32"], report["int8"]
     per_class_kind = "F1" if manifest.task == "detection" else "accuracy"
     hit = FOMO_HIT if dec.type.value == "fomo" else ""
+    limit = FOMO_LIMIT if dec.type.value == "fomo" else ""
+    if dec.type.value == "fomo":
+        short = [k for k, v in i8["per_class"].items() if isinstance(v, dict) and v["f1"] < PER_CLASS_GOAL]
+        goals += f"; per-class F1 >= {PER_CLASS_GOAL}: " + (
+            f"NOT met for {', '.join(short)}" if short else "met"
+        )
     source = f"firmware_models/reference/{manifest.name}/eval.json"
     return f"""# Model card: {manifest.name} {manifest.version}
 
@@ -94,6 +105,7 @@ Adam + cross-entropy, {build.get("epochs", "?")} epochs on {build.get("train_sam
 ## Limits
 - Synthetic-only training data; no real-camera validation set yet.
 - Objects much smaller than ~10 px tall at the model's input are not reliably found.
+{limit}
 """
 
 

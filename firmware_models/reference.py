@@ -29,6 +29,8 @@ class ReferenceModel:
     lr: float = 2e-3
     seed: int = 1
     calibration_count: int = 200
+    # FOMO loss weight per label (background first): object cells are rare, trucks rarest of all.
+    class_weights: tuple[float, ...] | None = None
 
     @property
     def directory(self):
@@ -76,6 +78,7 @@ FOMO_STREET = ReferenceModel(
     test_count=1000,
     epochs=16,
     lr=3e-3,
+    class_weights=(1.0, 10.0, 10.0, 10.0, 20.0),
 )
 
 REFERENCE_MODELS: dict[str, ReferenceModel] = {m.name: m for m in (CROP_CLASSIFIER, FOMO_STREET)}

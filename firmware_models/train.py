@@ -49,7 +49,9 @@ def train(ref: ReferenceModel, images: np.ndarray, targets: np.ndarray, progress
     torch.set_num_threads(max(1, torch.get_num_threads()))
     net = build_net(ref)
     weights = None
-    if ref.kind == "fomo":
+    if ref.class_weights is not None:
+        weights = torch.tensor(ref.class_weights, dtype=torch.float32)
+    elif ref.kind == "fomo":
         weights = torch.full((len(ref.labels),), OBJECT_WEIGHT)
         weights[0] = 1.0
     loss_fn = nn.CrossEntropyLoss(weight=weights, ignore_index=IGNORE)

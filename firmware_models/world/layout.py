@@ -69,8 +69,15 @@ def street_layout(rng: np.random.Generator) -> Layout:
             direction=1,
             speed=(0.12, 0.25),
         ),
-        Lane(("person", "bicycle"), (0.8, 0.2), y=near_walk, jitter=0.04, direction=0, speed=(0.05, 0.10),
-             rate=0.6),
+        Lane(
+            ("person", "bicycle"),
+            (0.8, 0.2),
+            y=near_walk,
+            jitter=0.04,
+            direction=0,
+            speed=(0.05, 0.10),
+            rate=0.6,
+        ),
     )
     lines = {
         "crosswalk": ((cx, 0.0), (cx, 1.0)),
@@ -95,7 +102,9 @@ def indoor_layout(rng: np.random.Generator) -> Layout:
     lanes = (
         Lane(("person",), (1.0,), y=back + 0.03, jitter=0.03, direction=0, speed=(0.05, 0.10), rate=0.6),
         Lane(("person",), (1.0,), y=0.78, jitter=0.06, direction=0, speed=(0.06, 0.12), rate=0.7),
-        Lane(("person", "bicycle"), (0.9, 0.1), y=0.94, jitter=0.03, direction=0, speed=(0.06, 0.12), rate=0.6),
+        Lane(
+            ("person", "bicycle"), (0.9, 0.1), y=0.94, jitter=0.03, direction=0, speed=(0.06, 0.12), rate=0.6
+        ),
     )
     lines = {"doorway": ((cx, 0.0), (cx, 1.0))}
     zones = {"desk": [(0.0, 0.55), (0.3, 0.55), (0.3, 1.0), (0.0, 1.0)]}
