@@ -52,7 +52,7 @@ def test_cnn_runs_only_around_motion_plus_periodic_checks(red_model: Path):
             "name": "c",
             "source": "synthetic:street",
             "model": {"path": str(red_model)},
-            "motion": {"periodic_s": 5.0, "hold_s": 0.5},
+            "motion": {"periodic_s": 5.0, "hold_s": 0.5, "cnn_interval_s": 0.0},
         }
     )
     pipeline = CameraPipeline(camera, RuntimeConfig(warmup_runs=0))
@@ -66,6 +66,34 @@ def test_cnn_runs_only_around_motion_plus_periodic_checks(red_model: Path):
     assert share < 0.2
     flags = list(pipeline.stats.cnn_flags)
     assert all(flags[101:120])  # every frame while the block moves (the first moving frame is 100)
+
+
+def test_known_tracks_skip_inferences_except_near_a_line(red_model: Path):
+    """cnn_interval_s > 0: a tracked object far from every rule is inferred at most every interval, but
+    on every frame near the line it crosses, so the crossing is still counted exactly once."""
+    camera = CameraConfig.model_validate(
+        {
+            "name": "c",
+            "source": "synthetic:street",
+            "model": {"path": str(red_model)},
+            "motion": {"periodic_s": 5.0, "hold_s": 0.5, "cnn_interval_s": 0.6},
+            "lines": [{"name": "middle", "a": [0.5, 0.0], "b": [0.5, 1.0]}],
+        }
+    )
+    pipeline = CameraPipeline(camera, RuntimeConfig(warmup_runs=0))
+    # 10 fps: still for 1 s, then the block crosses at 0.15 frame widths a second, then still again.
+    frames = [scene(None, noise_seed=i) for i in range(10)]
+    frames += [scene(3 * i, noise_seed=100 + i) for i in range(60)]
+    frames += [scene(None, noise_seed=200 + i) for i in range(30)]
+    result = replay(pipeline, frames, fps=10.0)
+    crossings = [e for e in result.events if e.line == "middle"]
+    assert len(crossings) == 1
+    assert sum(1 for e in result.events if e.phase.value == "start" and e.kind.value == "object") == 1
+    flags = list(pipeline.stats.cnn_flags)
+    moving = flags[10:70]
+    assert sum(moving) < 0.7 * len(moving)  # skipped while far from the line
+    near_line = [10 + i for i in range(60) if abs((3 * i + 10) / 200 - 0.5) <= 0.03]
+    assert near_line and all(flags[i] for i in near_line)
 
 
 def test_area_pyramid_matches_a_direct_area_resize_and_is_shared_per_frame():
