@@ -1,8 +1,9 @@
 """`make demo`: the whole system on one machine with embedded defaults.
 
 Starts, in order: the embedded MQTT broker (unless EDGESIGHT_MQTT_URL names one), the database migration,
-the hub's ingest worker, the hub's web server and two edge agents on sample sources; prints the
-dashboard URL; Ctrl-C stops everything in reverse order.
+the hub's signing key and model registry (the reference detector registered), the hub's ingest worker,
+rollout service and web server, and two edge agents on rendered scenes with their model updaters on;
+prints the dashboard URL; Ctrl-C stops everything in reverse order.
 """
 
 from __future__ import annotations
@@ -99,6 +100,9 @@ cameras:
   path: {outbox}
 telemetry:
   interval_s: 5
+updater:
+  store_dir: {store}
+  hub_public_key: {public_key}
 """
 
 
@@ -108,6 +112,7 @@ class Demo:
         VAR.mkdir(parents=True, exist_ok=True)
         self.env = dict(os.environ)
         self.env.setdefault("EDGESIGHT_DATABASE_URL", f"sqlite:///{VAR / 'hub.db'}")
+        self.env.setdefault("EDGESIGHT_INSTANCE_PATH", str(VAR / "instance"))
 
     def spawn(self, name: str, *args: str) -> subprocess.Popen:
         log = open(VAR / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the process
@@ -137,6 +142,16 @@ class Demo:
         token = self.hub("tokens", "create", "admin", "--name", "demo").splitlines()[-1]
         return password, token
 
+    def model_registry(self) -> Path:
+        """The hub's signing key and the reference detector in the registry, ready for a rollout."""
+        public_key = Path(self.env["EDGESIGHT_INSTANCE_PATH"]) / "keys" / "hub-ed25519.pub.pem"
+        if not public_key.exists():
+            self.hub("keys", "init")
+        reference = REPO / "firmware_models" / "reference" / "fomo-street"
+        manifest = reference / "manifest.json"
+        self.hub("models", "add", str(reference / "model.onnx"), "--manifest", str(manifest))
+        return public_key
+
     def run(self) -> None:
         print("edgesight demo: starting the hub, a broker and two edge agents")
         if "EDGESIGHT_MQTT_URL" not in self.env:
@@ -146,7 +161,9 @@ class Demo:
             wait_for(lambda: port_open(port), "embedded broker")
         self.hub("db", "upgrade")
         password, token = self.credentials()
+        public_key = self.model_registry()
         self.spawn("ingest", str(BIN / "cloud-hub"), "ingest")
+        self.spawn("rollout", str(BIN / "cloud-hub"), "rollout", "serve")
         web_port = free_port(WEB_PORT)
         self.spawn("web", str(BIN / "cloud-hub"), "serve", "--host", "127.0.0.1", "--port", str(web_port))
         url = f"http://127.0.0.1:{web_port}"
@@ -166,11 +183,14 @@ class Demo:
                     model=REPO / "firmware_models" / "reference" / "fomo-street",
                     outbox=VAR / f"{device_id}-outbox.db",
                     geometry=scene_geometry(scene, seed),
+                    store=VAR / f"{device_id}-models",
+                    public_key=public_key,
                 )
             )
             self.spawn(device_id, str(BIN / "edge-agent"), "run", "--config", str(config))
         print(
             f"\n  Dashboard:  {url}/   (log in as admin / {password})"
+            f"\n  Rollouts:   {url}/rollouts   (fomo-street is in the registry; the agents run updaters)"
             f"\n  Events API: curl -H 'Authorization: Bearer {token}' {url}/api/v1/events"
             "\n\nCtrl-C stops everything.",
             flush=True,

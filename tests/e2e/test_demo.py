@@ -87,5 +87,5 @@ def test_demo_shows_events_within_60_seconds(demo: subprocess.Popen, browser) ->
     demo.send_signal(signal.SIGINT)  # what Ctrl-C sends
     assert demo.wait(30) == 0
     rest = demo.stdout.read() if demo.stdout else ""
-    for name in ("demo-street", "demo-lobby", "web", "ingest", "broker"):
+    for name in ("demo-street", "demo-lobby", "web", "rollout", "ingest", "broker"):
         assert f"stopped {name}" in rest
