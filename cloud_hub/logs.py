@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import time
+
+from shared.logstream import CurrentStderrHandler
 
 # Attributes every LogRecord has; anything else came from ``extra=`` and belongs in the JSON.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
@@ -26,19 +27,6 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             data["exc"] = self.formatException(record.exc_info)
         return json.dumps(data, default=str)
-
-
-class CurrentStderrHandler(logging.StreamHandler):
-    """Writes to whatever ``sys.stderr`` is when a record is emitted, not when logging was set up
-    (click's CliRunner swaps the stream per command and closes it afterwards)."""
-
-    @property
-    def stream(self):  # type: ignore[override]
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, _value) -> None:
-        pass
 
 
 def configure(fmt: str = "json", level: int = logging.INFO) -> None:

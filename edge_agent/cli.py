@@ -19,6 +19,7 @@ from edge_agent import __version__
 from edge_agent.config import AgentConfig, ConfigError, load_config
 from edge_agent.model.runtime import ModelLoadError, ModelRuntime
 from edge_agent.sources import SourceEnded, SourceError, SourceLost, create_source
+from shared.logstream import CurrentStderrHandler
 
 EXIT_CONFIG = 2
 EXIT_RUNTIME = 3
@@ -41,7 +42,7 @@ class JsonFormatter(logging.Formatter):
 
 
 def setup_logging(level: str, fmt: str) -> None:
-    handler = logging.StreamHandler()
+    handler = CurrentStderrHandler()
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:

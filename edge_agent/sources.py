@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,7 +49,7 @@ class Frame:
         return int(self.image.shape[1])
 
 
-class Source:
+class Source(ABC):
     """Base class: open(), grab() + retrieve() (or read()), close(). ``fps`` is the native rate if known.
 
     ``grab`` advances to the next frame as cheaply as the source allows (decode without colour
@@ -59,20 +60,20 @@ class Source:
     realtime = True
     fps: float | None = None
 
-    def open(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def open(self) -> None: ...
 
-    def grab(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def grab(self) -> None: ...
 
-    def retrieve(self) -> Frame:
-        raise NotImplementedError
+    @abstractmethod
+    def retrieve(self) -> Frame: ...
 
     def read(self) -> Frame:
         self.grab()
         return self.retrieve()
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook: most sources hold nothing to release
         pass
 
     def describe(self) -> str:
@@ -105,8 +106,8 @@ class _OpenCvSource(Source):
         self.cap: cv2.VideoCapture | None = None
         self.index = 0
 
-    def _capture(self) -> cv2.VideoCapture:
-        raise NotImplementedError
+    @abstractmethod
+    def _capture(self) -> cv2.VideoCapture: ...
 
     def open(self) -> None:
         self.close()

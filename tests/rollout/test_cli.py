@@ -37,11 +37,11 @@ def test_keys_models_and_campaign_commands(runner, app: Flask, tmp_path: Path) -
         args=["models", "add", str(good / "model.onnx"), "--manifest", str(good / "manifest.json")]
     )
     assert added.exit_code == 0, added.output
-    assert added.output.startswith("registered fomo-street@1.1.0: bundle sha256 ")
+    assert added.stdout.startswith("registered fomo-street@1.1.0: bundle sha256 ")
     same = runner.invoke(
         args=["models", "add", str(good / "model.onnx"), "--manifest", str(good / "manifest.json")]
     )
-    assert same.output.startswith("already registered fomo-street@1.1.0")
+    assert same.stdout.startswith("already registered fomo-street@1.1.0")
     blobs = list((Path(app.instance_path) / "models" / "blobs").iterdir())
     assert len(blobs) == 1, "content-addressed: one blob for the same bytes"
 
@@ -67,7 +67,7 @@ def test_keys_models_and_campaign_commands(runner, app: Flask, tmp_path: Path) -
             str(classifier / "manifest.json"),
         ]
     )
-    assert other.exit_code == 0 and other.output.startswith("registered crop-classifier@"), other.output
+    assert other.exit_code == 0 and other.stdout.startswith("registered crop-classifier@"), other.output
 
     listed = runner.invoke(args=["models", "list"])
     assert "fomo-street@1.1.0" in listed.output and "crop-classifier@" in listed.output
@@ -89,14 +89,14 @@ def test_keys_models_and_campaign_commands(runner, app: Flask, tmp_path: Path) -
         ]
     )
     assert created.exit_code == 0, created.output
-    campaign_id = created.output.split()[1].rstrip(":")
+    campaign_id = created.stdout.split()[1].rstrip(":")
     assert "wave 0: 1 device(s)" in created.output and "wave 2: 5 device(s)" in created.output
-    shown = json.loads(runner.invoke(args=["rollout", "show", campaign_id]).output)
+    shown = json.loads(runner.invoke(args=["rollout", "show", campaign_id]).stdout)
     assert shown["state"] == "running" and shown["counts"] == {"QUEUED": 10}
     assert [w["total"] for w in shown["waves"]] == [1, 4, 5]
-    assert runner.invoke(args=["rollout", "pause", campaign_id]).output.startswith(f"{campaign_id}: paused")
-    assert runner.invoke(args=["rollout", "resume", campaign_id]).output.startswith(f"{campaign_id}: running")
-    assert runner.invoke(args=["rollout", "abort", campaign_id]).output.startswith(f"{campaign_id}: aborting")
+    assert runner.invoke(args=["rollout", "pause", campaign_id]).stdout.startswith(f"{campaign_id}: paused")
+    assert runner.invoke(args=["rollout", "resume", campaign_id]).stdout.startswith(f"{campaign_id}: running")
+    assert runner.invoke(args=["rollout", "abort", campaign_id]).stdout.startswith(f"{campaign_id}: aborting")
     rollback = runner.invoke(args=["rollout", "rollback", campaign_id])
     assert rollback.exit_code != 0 and "no earlier version" in rollback.output
     missing = runner.invoke(args=["rollout", "create", "--model", "nope@1.0.0", "--target", "a"])
