@@ -12,14 +12,14 @@ from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from cloud_hub import auth, create_app
-from cloud_hub.db import upgrade
+from cloud_hub import auth
 from cloud_hub.ingest.worker import IngestWorker
 from cloud_hub.models import Event
 from cloud_hub.web.database import ENGINE_KEY
 from edge_agent.agent import Agent
 from edge_agent.config import parse_config
 from firmware_models.world import SyntheticVideo, write_video
+from tests.support.hub import hub_app
 
 REPO = Path(__file__).resolve().parents[2]
 FOMO = REPO / "firmware_models" / "reference" / "fomo-street"
@@ -46,17 +46,8 @@ def street_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def hub(database_url: str, tmp_path: Path) -> Iterator[Flask]:
-    upgrade(database_url)
-    app = create_app({
-        "instance_path": str(tmp_path / "instance"),
-        "database_url": database_url,
-        "secret_key": "e2e-secret",
-        "snapshot_dir": str(tmp_path / "snapshots"),
-        "log_format": "text",
-    })
-    app.config["TESTING"] = True
-    yield app
-    app.extensions[ENGINE_KEY].dispose()
+    with hub_app(database_url, tmp_path) as app:
+        yield app
 
 
 def stored_event_ids(app: Flask, device_id: str) -> list[str]:

@@ -10,10 +10,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
-from cloud_hub import create_app
-from cloud_hub.db import upgrade
 from cloud_hub.ingest.worker import IngestWorker
 from cloud_hub.web.database import ENGINE_KEY
+from tests.support.hub import hub_app
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "hub"
@@ -22,17 +21,8 @@ ARTIFACTS = REPO / "test-artifacts" / "hub"
 @pytest.fixture
 def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
     """The hub web app on a migrated database (SQLite and PostgreSQL, via ``database_url``)."""
-    upgrade(database_url)
-    app = create_app({
-        "instance_path": str(tmp_path / "instance"),
-        "database_url": database_url,
-        "secret_key": "test-secret-key",
-        "snapshot_dir": str(tmp_path / "snapshots"),
-        "log_format": "text",
-    })
-    app.config["TESTING"] = True
-    yield app
-    app.extensions[ENGINE_KEY].dispose()
+    with hub_app(database_url, tmp_path) as app:
+        yield app
 
 
 @pytest.fixture
