@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Install the system packages edgesight needs on Debian/Ubuntu when they are missing.
 # Mosquitto: the tests start real brokers. Chromium + chromedriver: dashboard tests. PostgreSQL: the
-# production database, tested beside SQLite.
+# production database, tested beside SQLite. GStreamer's RTSP server, run by the system python3: the
+# RTSP camera of the edge fault tests (tests/edge/rtsp.py).
 set -euo pipefail
 need=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto mosquitto-clients)
 command -v mosquitto_sub >/dev/null 2>&1 || need+=(mosquitto-clients)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+/usr/bin/python3 -c 'import gi; gi.require_version("Gst", "1.0"); gi.require_version("GstRtspServer", "1.0")
+from gi.repository import Gst
+Gst.init(None); assert all(map(Gst.ElementFactory.find, ["appsrc", "videoconvert", "jpegenc", "rtpjpegpay"]))' \
+  >/dev/null 2>&1 || need+=(python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good)
 if [ "${EDGESIGHT_NEED_POSTGRES:-0}" = 1 ] && ! command -v pg_ctlcluster >/dev/null 2>&1; then
   need+=(postgresql)
 fi

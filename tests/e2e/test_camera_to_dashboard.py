@@ -3,13 +3,24 @@ lands exactly once in the database and comes back from the API."""
 
 from __future__ import annotations
 
+import time
+from collections import Counter
+
 import paho.mqtt.client as mqtt
+import pytest
+from flask import Flask
 from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from cloud_hub.broker import EmbeddedBroker
+from cloud_hub.models import Event
+from cloud_hub.web.database import ENGINE_KEY
 from shared.payloads import EventPayload
 from tests.e2e.conftest import api_token, stored_count, stored_event_ids, wait_until
 from tests.support.mosquitto import free_port
+
+OUTAGE_S = 30.0  # the issue's broker outage, held for real
 
 
 def run_clip_through(agent_factory, ingest, hub, broker_url: str, clip) -> list[EventPayload]:
@@ -88,3 +99,47 @@ def test_broker_down_at_start_then_everything_arrives_once(
     wait_until(lambda: len(stored_event_ids(hub, "cam-e2e-1")) >= len(emitted), 60, "ingest")
     stored = stored_event_ids(hub, "cam-e2e-1")
     assert sorted(stored) == sorted(e.event_id for e in emitted)
+
+
+def stored_keys(app: Flask) -> list[tuple[str, str]]:
+    """Every event row as (device_id, event_id), duplicates included (the count is the point)."""
+    with Session(app.extensions[ENGINE_KEY]) as db:
+        return [(d, e) for d, e in db.execute(select(Event.device_id, Event.event_id))]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(  # one backend: 30 s is the cost; PostgreSQL is what the hub runs on
+    "database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+def test_broker_killed_30_s_mid_stream_every_event_lands_once(
+    agent_factory, ingest, hub, mosquitto_factory, street_clip
+) -> None:
+    broker = mosquitto_factory()  # the deploy config as is
+    worker = ingest(broker.url)
+    assert worker.subscribed.wait(10)
+    # The deploy config saves the broker's state every 30 s; a broker up that long has the hub's session
+    # on disk. A graceful restart saves it now (a SIGKILL before any save would forget the session, and
+    # events published before the hub reconnects would then have no subscriber).
+    broker.stop()
+    broker.start()
+    agent = agent_factory(broker.url, {"type": "file", "path": str(street_clip), "loop": True})
+    assert agent.outbox is not None
+    wait_until(lambda: len(stored_event_ids(hub, agent.device_id)) >= 3, 60, "events before the outage")
+    broker.stop(kill=True)  # SIGKILL: no goodbye to the agent or the hub
+    killed_at, emitted_at_kill, depth_at_kill = time.monotonic(), len(agent.emitted), agent.outbox.depth()
+    while time.monotonic() - killed_at < OUTAGE_S:
+        time.sleep(0.5)
+    assert all(cam.worker.is_alive() and cam.capture.is_alive() for cam in agent.cameras)
+    assert len(agent.emitted) > emitted_at_kill, "the stream went on making events during the outage"
+    assert agent.outbox.depth() > depth_at_kill, "they waited in the outbox"
+    broker.start()  # same port, same persistence file
+    back_at = len(agent.emitted)
+    wait_until(lambda: len(agent.emitted) > back_at, 30, "events after the broker returned")
+    agent.stop_event.set()  # end the stream; the link keeps draining until agent.stop()
+    assert agent.wait_sources_finished(30)
+    assert agent.wait_drained(90), "the outbox did not drain after the broker came back"
+    emitted = {(agent.device_id, e.event_id) for e in agent.emitted}
+    wait_until(lambda: len(stored_keys(hub)) >= len(emitted), 60, "ingest after the outage")
+    rows = stored_keys(hub)
+    assert set(rows) == emitted  # every event is in the hub database, nothing else
+    assert max(Counter(rows).values()) == 1  # none twice
