@@ -25,7 +25,6 @@ from .quantize import quantize_model
 from .reference import ReferenceModel
 
 log = logging.getLogger(__name__)
-STRIDE = 8
 DOCS_DIR = Path(__file__).resolve().parents[1] / "docs" / "models"
 
 
@@ -43,14 +42,14 @@ def base_manifest(ref: ReferenceModel, threshold: float = 0.5) -> ModelManifest:
         )
         task = "classification"
     else:
-        grid = (ref.input.height // STRIDE, ref.input.width // STRIDE)
+        grid = (ref.input.height // ref.stride, ref.input.width // ref.stride)
         outputs = (OutputSpec(name="probs", shape=(1, len(ref.labels), *grid)),)
         decoder = DecoderSpec(
             type=DecoderType.FOMO,
             score_threshold=threshold,
             background_index=0,
             apply_softmax=False,
-            params={"stride": STRIDE, "grid": list(grid), "layout": "NCHW"},
+            params={"stride": ref.stride, "grid": list(grid), "layout": "NCHW"},
         )
         task = "detection"
     return ModelManifest(
@@ -69,7 +68,7 @@ def base_manifest(ref: ReferenceModel, threshold: float = 0.5) -> ModelManifest:
 def training_data(ref: ReferenceModel, seed: int, count: int) -> tuple[np.ndarray, np.ndarray]:
     if ref.kind == "classifier":
         return classifier_dataset(seed, count, ref.input.height, ref.labels)
-    x, y, _ = fomo_dataset(seed, count, ref.input, ref.labels, STRIDE)
+    x, y, _ = fomo_dataset(seed, count, ref.input, ref.labels, ref.stride)
     return x, y
 
 

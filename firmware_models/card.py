@@ -30,7 +30,8 @@ FOMO_HIT = (
 )
 FOMO_LIMIT = (
     "- Two objects of one class whose centroids fall in neighbouring cells become one detection (FOMO's\n"
-    "  resolution limit at 1/8 of the input): most person misses are people walking side by side or passing."
+    "  resolution limit, one cell = {stride} input pixels): most person misses are people walking side by\n"
+    "  side or passing."
 )
 PER_CLASS_GOAL = 0.90
 
@@ -46,7 +47,7 @@ def render_card(manifest: ModelManifest, report: dict[str, Any]) -> str:
     f32, i8 = report["fp32"], report["int8"]
     per_class_kind = "F1" if manifest.task == "detection" else "accuracy"
     hit = FOMO_HIT if dec.type.value == "fomo" else ""
-    limit = FOMO_LIMIT if dec.type.value == "fomo" else ""
+    limit = FOMO_LIMIT.format(stride=dec.params.get("stride", "?")) if dec.type.value == "fomo" else ""
     if dec.type.value == "fomo":
         short = [k for k, v in i8["per_class"].items() if isinstance(v, dict) and v["f1"] < PER_CLASS_GOAL]
         goals += f"; per-class F1 >= {PER_CLASS_GOAL}: " + (

@@ -14,6 +14,9 @@ from .world import TruthObject, crop_samples, still_samples
 
 IGNORE = -1  # target value for cells the loss and the metric skip (heavily occluded objects)
 MIN_VISIBLE = 0.5  # objects less visible than this are "don't care": neither a miss nor a false alarm
+# Training marks an object's cell from this visibility on: a car half out of the frame or a person half
+# behind a truck is still an object the tracker should keep (the event truth counts it from 0.3).
+TARGET_MIN_VISIBLE = 0.3
 
 
 def fomo_targets(
@@ -27,7 +30,7 @@ def fomo_targets(
             continue
         cx = min(gw - 1, int(obj.centroid[0] * gw))
         cy = min(gh - 1, int(obj.centroid[1] * gh))
-        target[cy, cx] = labels.index(obj.label) if obj.visible >= MIN_VISIBLE else IGNORE
+        target[cy, cx] = labels.index(obj.label) if obj.visible >= TARGET_MIN_VISIBLE else IGNORE
     return target
 
 

@@ -46,15 +46,22 @@ class FomoNet(nn.Module):
     """FOMO-style centroid detector: a fully convolutional trunk to 1/8 resolution and a 1x1 class head.
 
     The last 3x3 is dilated so the receptive field (~75 px) covers a near car at 160x96 input. With
-    ``softmax`` the model outputs per-cell class probabilities (what the edge decoder expects).
+    ``stride=4`` each 1/8 cell predicts the classes of its 2x2 sub-cells (``PixelShuffle``, ONNX
+    ``DepthToSpace``): a grid twice as fine, so two people side by side light two cells instead of one
+    blob, and the 3x3 at 1/2 resolution is dropped to pay for it (int8 inference ~0.37 ms against
+    ~0.40 ms for the stride-8 net; an upsampling head at 1/4 would cost ~45 % more). With ``softmax``
+    the model outputs per-cell class probabilities (what the edge decoder expects).
     """
 
-    def __init__(self, num_classes: int, width: int = 32, softmax: bool = True) -> None:
+    def __init__(self, num_classes: int, width: int = 32, softmax: bool = True, stride: int = 8) -> None:
         super().__init__()
+        if stride not in (4, 8):
+            raise ValueError(f"FomoNet stride must be 4 or 8, got {stride}")
         w1, w2, w3 = width // 2, width, width * 2
+        sub = (8 // stride) ** 2  # sub-cells per 1/8 cell
+        half = _cbr(3, w1, 2) + (_cbr(w1, w1) if stride == 8 else [])
         self.trunk = nn.Sequential(
-            *_cbr(3, w1, 2),
-            *_cbr(w1, w1),
+            *half,
             *_cbr(w1, w2, 2),
             *_cbr(w2, w2),
             *_cbr(w2, w3, 2),
@@ -62,12 +69,13 @@ class FomoNet(nn.Module):
             *_cbr(w3, w3, dilation=2),
             nn.Conv2d(w3, w2, 1),
             nn.ReLU(),
-            nn.Conv2d(w2, num_classes, 1),
+            nn.Conv2d(w2, num_classes * sub, 1),
         )
+        self.to_grid = nn.PixelShuffle(8 // stride) if sub > 1 else nn.Identity()
         self.softmax = softmax
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logits = self.trunk(x)
+        logits = self.to_grid(self.trunk(x))
         return torch.softmax(logits, dim=1) if self.softmax else logits
 
 

@@ -31,6 +31,7 @@ class ReferenceModel:
     calibration_count: int = 200
     # FOMO loss weight per label (background first): object cells are rare, trucks rarest of all.
     class_weights: tuple[float, ...] | None = None
+    stride: int = 8  # FOMO: input pixels per heat-map cell (8 or 4)
 
     @property
     def directory(self):
@@ -67,18 +68,19 @@ CROP_CLASSIFIER = ReferenceModel(
 
 FOMO_STREET = ReferenceModel(
     name="fomo-street",
-    version="1.0.0",
+    version="2.0.0",  # 2.x: the 40x24 grid (stride 4); 1.x had 20x12
     kind="fomo",
-    description="FOMO-style centroid detector: 160x96 RGB frame → 20x12 grid of per-cell class "
+    description="FOMO-style centroid detector: 160x96 RGB frame → 40x24 grid of per-cell class "
     "probabilities (person, car, bicycle, truck) for street and indoor cameras.",
     labels=("background", "person", "car", "bicycle", "truck"),
     input=InputSpec(name="input", shape=(1, 3, 96, 160)),
-    train_count=6000,
+    train_count=10000,
     val_count=400,
     test_count=1000,
     epochs=16,
     lr=3e-3,
     class_weights=(1.0, 10.0, 10.0, 10.0, 20.0),
+    stride=4,
 )
 
 REFERENCE_MODELS: dict[str, ReferenceModel] = {m.name: m for m in (CROP_CLASSIFIER, FOMO_STREET)}

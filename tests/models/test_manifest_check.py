@@ -136,6 +136,6 @@ def test_fomo_grid_and_background_checks() -> None:
     from shared.manifest import parse_manifest
 
     problems = check(parse_manifest(manifest), path.parent / "model.onnx")
-    assert "labels: 4 labels but the heat map (NCHW) [1, 5, 12, 20] has 5 classes" in problems
+    assert "labels: 4 labels but the heat map (NCHW) [1, 5, 24, 40] has 5 classes" in problems
     assert "decoder.background_index: fomo needs the index of the background class" in problems
-    assert "decoder.params.stride: 16 implies a 6x10 grid but the model's is 12x20" in problems
+    assert "decoder.params.stride: 16 implies a 6x10 grid but the model's is 24x40" in problems

@@ -98,10 +98,15 @@ def test_fomo_street_finds_objects_in_fresh_frames() -> None:
     frames = list(still_samples(FRESH_SEED, 40))
     outputs = [sess.run(None, {manifest.input.name: prepare(img, manifest.input)}) for img, _ in frames]
     probs = outputs[0][0]
-    assert probs.shape == (1, len(manifest.labels), 12, 20)
+    grid = tuple(dec.params["grid"])
+    assert probs.shape == (1, len(manifest.labels), *grid)
+    assert grid == (
+        manifest.input.height // dec.params["stride"],
+        manifest.input.width // dec.params["stride"],
+    )
     assert np.allclose(probs.sum(axis=1), 1.0, atol=0.02), "softmax is inside the model"
     dets = [decode(o, manifest, img.shape[:2]) for o, (img, _) in zip(outputs, frames, strict=True)]
-    result = centroid_f1(dets, [t for _, t in frames], manifest.labels, (12, 20))
+    result = centroid_f1(dets, [t for _, t in frames], manifest.labels, grid)
     assert result["value"] >= 0.85, result
     busy = max(range(len(frames)), key=lambda i: sum(o.visible >= MIN_VISIBLE for o in frames[i][1]))
     assert len(dets[busy]) >= 2
