@@ -115,7 +115,7 @@ def missed(events: list, video: SyntheticVideo, tolerance: float = 1.0) -> tuple
             pred.append((e.line, e.direction, e.ts))
         elif e.kind is EventKind.ZONE:
             pred.append((e.zone, "zone_enter" if e.phase is EventPhase.START else "zone_exit", e.ts))
-    return len(true_events) - zone_matches(pred, true_events, tolerance), len(true_events)
+    return len(true_events) - zone_matches(pred, true_events, tolerance)[0], len(true_events)
 
 
 def object_share(video: SyntheticVideo, every: int) -> float:

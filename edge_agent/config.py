@@ -185,7 +185,14 @@ class TrackerConfig(Section):
         default="distance", description="centre distance (FOMO/centroid models) or box IoU (box detectors)"
     )
     iou_threshold: Annotated[float, Field(ge=0, le=1)] = 0.1
-    max_distance: Annotated[float, Field(gt=0, le=2)] = 0.12
+    max_distance: Annotated[float, Field(gt=0, le=2)] = Field(
+        default=0.12, description="distance match: never further than this from the prediction (frame share)"
+    )
+    gate: Annotated[float, Field(gt=0)] = Field(
+        default=60.0,
+        description="distance match: squared distance from the prediction in units of its variance "
+        "(the Kalman filter's own uncertainty) beyond which a detection is not that track's",
+    )
     process_noise: Annotated[float, Field(gt=0)] = Field(
         default=0.1, description="Kalman acceleration noise (frame fractions / s²): lower = steadier"
     )
@@ -193,8 +200,13 @@ class TrackerConfig(Section):
         default=0.5,
         description="distance gate growth per second of inference skipped by the motion gate (frame share/s)",
     )
-    min_hits: Annotated[int, Field(ge=1)] = 2
+    min_hits: Annotated[int, Field(ge=1)] = 4
     max_age: Annotated[int, Field(ge=1)] = 5
+    exit_margin: Annotated[float, Field(ge=0, le=0.2)] = Field(
+        default=0.02,
+        description="a missed track whose box is this close to the frame border, moving out, has left "
+        "(ends at once instead of coasting max_age inferences; 0 = off)",
+    )
 
 
 # ------------------------------------------------------------------------------------------------ rules
@@ -249,6 +261,11 @@ class EventsConfig(Section):
     anchor: Literal["center", "bottom"] = Field(default="center", description="point tested against rules")
     update_interval_s: Annotated[float, Field(ge=0)] = 0.0
     min_zone_frames: Annotated[int, Field(ge=1)] = 2
+    zone_handoff_s: Annotated[float, Field(ge=0)] = Field(
+        default=3.0,
+        description="a track lost inside a zone exits only if no new track of its label appears in the "
+        "zone within this time (s); 0 = exit at once",
+    )
 
 
 class SnapshotConfig(Section):

@@ -52,6 +52,7 @@ class CameraPipeline:
         self.rules = RuleEngine(camera)
         self.stats = PipelineStats()
         self._last_cnn_ts: float | None = None
+        self._changed_since_cnn = True  # motion (or a background reset) since the CNN last looked
         self._last_motion_ts: float | None = None
         threshold = camera.model.score_threshold
         self._min_score = threshold if threshold is not None else 0.0
@@ -66,6 +67,7 @@ class CameraPipeline:
             return True
         result = self.motion.detect(frame.image)
         self.stats.motion_ratio.append(result.ratio)
+        self._changed_since_cnn |= result.moving or result.calibrating
         since_cnn = float("inf") if self._last_cnn_ts is None else frame.ts - self._last_cnn_ts
         if result.moving:
             self._last_motion_ts = frame.ts
@@ -78,7 +80,12 @@ class CameraPipeline:
             if since_cnn >= self.camera.motion.cnn_interval_s - 1e-6:
                 return True
             return self._near_rule(frame.ts)  # ... unless one is about to cross a zone edge or a line
-        return since_cnn >= self.camera.motion.periodic_s
+        if since_cnn < self.camera.motion.periodic_s:
+            return False
+        # The periodic look keeps stationary objects tracked. With no track and nothing moving (or the
+        # background recalibrated) since the last look, there is nothing new to see: an arriving object
+        # moves, and that wakes the CNN at once.
+        return bool(self.tracker.tracks) or self._changed_since_cnn
 
     def _near_rule(self, ts: float) -> bool:
         """A confirmed track that is near a zone edge or line, or will reach one before the next inference."""
@@ -86,6 +93,8 @@ class CameraPipeline:
         for track in self.tracker.tracks:
             if not track.confirmed:
                 continue
+            if self.rules.has_pending(track):
+                return True  # a crossing or zone change waits for observations on its new side
             now = self._anchor(track.box_at(ts))
             then = self._anchor(track.box_at(ts + motion.cnn_interval_s))
             if self.rules.decision_near(now, then, motion.rule_radius):
@@ -136,6 +145,7 @@ class CameraPipeline:
         if run_cnn:
             self.stats.cnn_frames += 1
             self._last_cnn_ts = frame.ts
+            self._changed_since_cnn = False
             update = self.tracker.update(self.detect(frame.image), frame.ts)
         else:
             active = [t for t in self.tracker.tracks if t.confirmed]
@@ -147,7 +157,7 @@ class CameraPipeline:
     def finish(self, ts: float) -> list[RuleEvent]:
         """End every open track (source ended or shutdown) so each start has its end."""
         ended = self.tracker.flush()
-        events = self.rules.process(TrackUpdate([], [], ended), ts, tracked=False)
+        events = self.rules.process(TrackUpdate([], [], ended), ts, tracked=False) + self.rules.flush()
         self.stats.events += len(events)
         return events
 

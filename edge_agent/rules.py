@@ -3,12 +3,15 @@
 Debouncing lives here: a track yields one ``start`` and one ``end``; a zone counts as entered only
 after ``min_zone_frames`` consecutive observations inside (and exited after as many outside); a line
 counts only when the object goes from one side beyond ``margin`` to the other side beyond ``margin``,
-so jitter on the line is not a crossing. Rule times are the frames' timestamps, so offline runs
+so jitter on the line is not a crossing; a track lost inside a zone (not at the frame border) exits only
+if no new track of its label shows up inside within ``zone_handoff_s`` (that one is the same object
+found again and continues its stay). Rule times are the frames' timestamps, so offline runs
 (benchmarks) give the same events as live ones.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +44,14 @@ def anchor_point(track: Track, anchor: str) -> tuple[float, float]:
     return cx, cy
 
 
+def first_anchor(track: Track, anchor: str) -> tuple[float, float] | None:
+    """The anchor where the track was first detected (before ``min_hits`` confirmed it)."""
+    if track.first_box is None:
+        return None
+    x1, y1, x2, y2 = track.first_box
+    return (x1 + x2) / 2, y2 if anchor == "bottom" else (y1 + y2) / 2
+
+
 class ZoneRule:
     def __init__(self, config: ZoneConfig):
         self.config = config
@@ -52,6 +63,10 @@ class ZoneRule:
         self.crowd_since: float | None = None
         self.crowd_active = False
         self.crowd_lead: Track | None = None
+        # Tracks that ended inside the zone away from the frame border: (track, entered at). Their exit
+        # waits ``events.zone_handoff_s``; a new track of the same label first seen inside meanwhile is
+        # the same object found again (after an occlusion or a detector miss) and takes over its stay.
+        self.held: list[tuple[Track, float]] = []
 
     def contains(self, point: tuple[float, float]) -> bool:
         return self.distance(point) >= 0
@@ -130,6 +145,8 @@ class RuleEngine:
             events.extend(self._zone(zone, update, ts, tracked))
         for track in update.ended:
             events.extend(self._end(track, ts))
+        for zone in self.zones:
+            events.extend(self._release(zone, ts))
         interval = self.camera.events.update_interval_s
         if interval > 0:
             for track in update.active:
@@ -143,7 +160,9 @@ class RuleEngine:
         ts = min(ts, track.last_ts)
         events = []
         for zone in self.zones:
-            if track.id in zone.inside:
+            if track.id in zone.inside and not track.left_frame and self.camera.events.zone_handoff_s > 0:
+                zone.held.append((track, zone.inside.pop(track.id)))
+            elif track.id in zone.inside:
                 entered = zone.inside.pop(track.id)
                 events.append(
                     RuleEvent(
@@ -160,7 +179,11 @@ class RuleEngine:
             zone.loitered.discard(track.id)
         for line in self.lines.values():
             line.side.pop(track.id, None)
-            line.pending.pop(track.id, None)
+            pending = line.pending.pop(track.id, None)
+            if pending is not None and track.left_frame:
+                # It left the view on the new side before min_frames could confirm it: it crossed.
+                side = 1 if line.measure(anchor_point(track, self.anchor))[0] > 0 else -1
+                events.extend(self._crossed(line, track, side, pending[0], pending[1], ts))
         self._last_update.pop(track.id, None)
         for key in [k for k in self._line_times if k[1] == track.id]:
             del self._line_times[key]
@@ -171,7 +194,40 @@ class RuleEngine:
         )
         return events
 
+    def flush(self) -> list[RuleEvent]:
+        """Exits still held for a hand-off (source ended, shutdown)."""
+        return [e for zone in self.zones for e in self._release(zone, float("inf"))]
+
     # ----------------------------------------------------------------------------------------- zones
+    def _release(self, zone: ZoneRule, ts: float) -> list[RuleEvent]:
+        """Exit events of held tracks nobody took over within ``zone_handoff_s`` (dated last seen)."""
+        due = [(t, e) for t, e in zone.held if ts - t.last_ts > self.camera.events.zone_handoff_s]
+        if not due:
+            return []
+        zone.held = [(t, e) for t, e in zone.held if ts - t.last_ts <= self.camera.events.zone_handoff_s]
+        return [
+            RuleEvent(
+                EventKind.ZONE,
+                EventPhase.END,
+                track,
+                track.last_ts,
+                zone=zone.config.name,
+                value=round(track.last_ts - entered, 3),
+            )
+            for track, entered in due
+        ]
+
+    def _take_over(self, zone: ZoneRule, track: Track) -> float | None:
+        """Entry time of the held stay that ``track`` (first seen inside) continues, if any: the nearest
+        held track of its label."""
+        point = anchor_point(track, self.anchor)
+        same = [(t, e) for t, e in zone.held if t.label == track.label]
+        if not same:
+            return None
+        held = min(same, key=lambda h: math.dist(anchor_point(h[0], self.anchor), point))
+        zone.held.remove(held)
+        return held[1]
+
     def _zone(self, zone: ZoneRule, update: TrackUpdate, ts: float, tracked: bool) -> list[RuleEvent]:
         events: list[RuleEvent] = []
         if tracked:
@@ -205,13 +261,26 @@ class RuleEngine:
         """Hysteresis: a state change needs ``min_zone_frames`` observations on the other side, one of
         them beyond ``margin``; the event is dated when the anchor first crossed the boundary."""
         d = zone.distance(anchor_point(track, self.anchor))
+        events: list[RuleEvent] = []
         if track.id not in zone.seen:
+            # Newly confirmed: where it was first detected says whether it appeared inside (then it
+            # entered when it appeared, or it is a lost one found again); from there on, hysteresis.
             zone.seen.add(track.id)
-            if d >= 0:  # first seen inside: it entered when it appeared
-                entered = track.first_ts
-                zone.inside[track.id] = entered
-                return [RuleEvent(EventKind.ZONE, EventPhase.START, track, entered, zone=zone.config.name)]
-            return []
+            first = first_anchor(track, self.anchor)
+            if (zone.distance(first) if first is not None else d) >= 0:
+                resumed = self._take_over(zone, track)
+                if resumed is not None:
+                    zone.inside[track.id] = resumed
+                else:
+                    zone.inside[track.id] = track.first_ts
+                    events.append(
+                        RuleEvent(
+                            EventKind.ZONE, EventPhase.START, track, track.first_ts, zone=zone.config.name
+                        )
+                    )
+        return events + self._zone_change(zone, track, d, ts)
+
+    def _zone_change(self, zone: ZoneRule, track: Track, d: float, ts: float) -> list[RuleEvent]:
         was_inside = track.id in zone.inside
         if (d >= 0) == was_inside:
             zone.pending.pop(track.id, None)
@@ -284,6 +353,15 @@ class RuleEngine:
             if abs(signed) <= line.config.margin:
                 continue
             side = 1 if signed > 0 else -1
+            if track.id not in line.side:
+                # Newly confirmed: the side it came from is where it was first detected, so a line
+                # crossed while min_hits were being gathered still counts.
+                first = first_anchor(track, self.anchor)
+                if first is not None:
+                    first_signed, first_along = line.measure(first)
+                    if abs(first_signed) > line.config.margin:
+                        first_side = 1 if first_signed > 0 else -1
+                        line.side[track.id] = (first_side, first_signed, first_along, track.first_ts)
             previous = line.side.get(track.id)
             if previous is None or previous[0] == side:
                 line.side[track.id] = (side, signed, along, ts)
@@ -305,24 +383,37 @@ class RuleEngine:
                 continue
             del line.pending[track.id]
             line.side[track.id] = (side, signed, along, ts)
-            if not -0.02 <= cross_along <= 1.02:
-                continue  # passed beside the segment, not through it
-            direction = line.config.positive if side > 0 else line.config.negative
-            line.counts[direction] += 1
-            events.append(
-                RuleEvent(
-                    EventKind.LINE,
-                    EventPhase.INSTANT,
-                    track,
-                    round(cross_ts, 3),  # when it crossed, not when that was confirmed
-                    line=line.config.name,
-                    direction=direction,
-                    count=line.counts[direction],
-                )
+            events.extend(self._crossed(line, track, side, cross_along, cross_ts, ts))
+        return events
+
+    def has_pending(self, track: Track) -> bool:
+        """A line crossing or zone change of this track waits for more observations to be decided."""
+        return any(track.id in line.pending for line in self.lines.values()) or any(
+            track.id in zone.pending for zone in self.zones
+        )
+
+    def _crossed(
+        self, line: LineRule, track: Track, side: int, cross_along: float, cross_ts: float, ts: float
+    ) -> list[RuleEvent]:
+        """Count a confirmed crossing onto ``side`` (dated when it crossed, not when that was decided)."""
+        if not -0.02 <= cross_along <= 1.02:
+            return []  # passed beside the segment, not through it
+        direction = line.config.positive if side > 0 else line.config.negative
+        line.counts[direction] += 1
+        events = [
+            RuleEvent(
+                EventKind.LINE,
+                EventPhase.INSTANT,
+                track,
+                round(cross_ts, 3),
+                line=line.config.name,
+                direction=direction,
+                count=line.counts[direction],
             )
-            self._line_times[(line.config.name, track.id)] = cross_ts
-            events.extend(self._speed(line.config.name, track, ts))
-            events.extend(self._red_light(line.config.name, direction, track, ts))
+        ]
+        self._line_times[(line.config.name, track.id)] = cross_ts
+        events.extend(self._speed(line.config.name, track, ts))
+        events.extend(self._red_light(line.config.name, direction, track, ts))
         return events
 
     def _speed(self, line_name: str, track: Track, ts: float) -> list[RuleEvent]:

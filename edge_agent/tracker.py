@@ -3,7 +3,9 @@
 SORT-style. Tiny int8 detectors (FOMO especially) give coarse, jittery boxes and miss objects for a
 frame or two, so association falls back to centroid distance when boxes do not overlap, a track must
 be seen ``min_hits`` times before it counts (no event from one false positive), and survives
-``max_age`` missed inferences before it ends (no second event after a short miss).
+``max_age`` missed inferences before it ends (no second event after a short miss) — unless it was last
+seen at the frame border moving out: then it has left, and coasting would only hand its id to the next
+object that enters there.
 Coordinates are normalised (0..1); time is in seconds, so velocity is independent of the frame rate.
 """
 
@@ -18,6 +20,7 @@ from edge_agent.config import TrackerConfig
 from edge_agent.model.decoders import Detection
 
 Box = tuple[float, float, float, float]
+LABEL_SWITCH_NLL = 10.0  # distance-match cost of a label change, per unit of penalty (≈ 4.5 sigma)
 
 
 def iou(a: Box, b: Box) -> float:
@@ -53,6 +56,10 @@ class Kalman:
         self.p_cross = cross + dt * vel + q2 * dt**3 / 2
         self.p_vel = vel + q2 * dt * dt
 
+    def innovation_var(self) -> float:
+        """Variance of the next measurement around the prediction (per axis): how far it may land."""
+        return self.p_pos + self.r
+
     def correct(self, cx: float, cy: float) -> None:
         s = self.p_pos + self.r
         k_pos, k_vel = self.p_pos / s, self.p_cross / s
@@ -81,6 +88,8 @@ class Track:
     labels: Counter = field(default_factory=Counter)
     best_score: float = 0.0
     state_ts: float = 0.0  # time the Kalman state refers to
+    left_frame: bool = False  # ended at the frame border moving out (not lost inside the view)
+    first_box: Box | None = None  # where it was first detected (rules start from there on confirmation)
 
     @property
     def label(self) -> str:
@@ -130,13 +139,19 @@ class Tracker:
         if self.config.match == "iou":
             overlap = iou(track.predicted_box(), det.box)
             return 1.0 - overlap + penalty if overlap >= self.config.iou_threshold else None
-        # Centre distance to the *predicted* position: two people passing each other keep their ids
-        # because each prediction runs ahead in its own direction. The gate widens while coasting.
+        # Centre distance to the *predicted* position, in units of the filter's own uncertainty: two
+        # people passing each other keep their ids because each prediction runs ahead in its own
+        # direction, and a steady track claims only what lands where it is expected while a coasting
+        # or young one may reach further. Cost = the detection's negative log-likelihood under the
+        # track's prediction (Mahalanobis distance + log spread, so a wide gate is no advantage).
         cx, cy = track.center
         dx, dy = (det.box[0] + det.box[2]) / 2 - cx, (det.box[1] + det.box[3]) / 2 - cy
-        gate = self.config.max_distance * (1.0 + 0.5 * track.misses) + self._skip_slack
-        distance = math.hypot(dx, dy)
-        return distance / gate + penalty if distance <= gate else None
+        spread = track.kf.innovation_var() + (self._skip_slack / 3) ** 2
+        d2 = (dx * dx + dy * dy) / spread
+        cap = self.config.max_distance * (1.0 + 0.5 * track.misses) + self._skip_slack
+        if d2 > self.config.gate or math.hypot(dx, dy) > cap:
+            return None
+        return 0.5 * d2 + math.log(spread) + LABEL_SWITCH_NLL * penalty
 
     def update(self, detections: list[Detection], ts: float) -> TrackUpdate:
         dt = 0.0 if self._last_ts is None else max(0.0, ts - self._last_ts)
@@ -179,7 +194,8 @@ class Tracker:
         for ti, track in enumerate(self.tracks):
             if ti not in used_t:
                 track.misses += 1
-                if track.misses > (self.config.max_age if track.confirmed else 1):
+                track.left_frame = self._leaving(track)
+                if track.left_frame or track.misses > (self.config.max_age if track.confirmed else 1):
                     if track.confirmed:
                         ended.append(track)
                     continue
@@ -197,6 +213,7 @@ class Tracker:
                 Kalman(cx, cy, accel=self.config.process_noise),
                 best_score=det.score,
                 state_ts=ts,
+                first_box=det.box,
             )
             track.labels[det.label] += 1
             if self.config.min_hits <= 1:
@@ -205,6 +222,22 @@ class Tracker:
             kept.append(track)
         self.tracks = kept
         return TrackUpdate([t for t in kept if t.confirmed], started, ended)
+
+    def _leaving(self, track: Track) -> bool:
+        """Undetected at the frame border and moving out of it (or predicted outside): it has left."""
+        margin = self.config.exit_margin
+        if margin <= 0:
+            return False
+        (cx, cy), (vx, vy) = track.center, track.velocity
+        if not (0.0 <= cx <= 1.0 and 0.0 <= cy <= 1.0):
+            return True
+        x1, y1, x2, y2 = track.box
+        return (
+            (x1 <= margin and vx < 0)
+            or (x2 >= 1.0 - margin and vx > 0)
+            or (y1 <= margin and vy < 0)
+            or (y2 >= 1.0 - margin and vy > 0)
+        )
 
     def flush(self) -> list[Track]:
         """End every confirmed track (source ended, shutdown)."""

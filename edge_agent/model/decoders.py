@@ -125,24 +125,28 @@ def decode_fomo(outputs: Sequence[np.ndarray], manifest: ModelManifest) -> list[
     if not lit.any():
         return []
     found: list[Detection] = []
+    refine = bool(spec.params.get("refine", True))
+    ring = np.ones((3, 3), np.uint8)
     for cls in np.unique(winner[lit]).tolist():
         label = manifest.labels[cls]
         mask = (lit & (winner == cls)).astype(np.uint8)
         count, comp, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-        refine = bool(spec.params.get("refine", True))
         for k in range(1, count):
-            cells = comp == k
-            peak = float(heat[cls][cells].max())
+            x, y, w, h = (int(v) for v in stats[k, :4])
+            # Work in the component's bounding box (one cell wider for the ring), not the whole grid.
+            x0, y0, x1, y1 = max(0, x - 1), max(0, y - 1), min(cols, x + w + 1), min(rows, y + h + 1)
+            probs = heat[cls, y0:y1, x0:x1]
+            cells = (comp[y0:y1, x0:x1] == k).astype(np.uint8)
+            peak = float(probs[cells > 0].max())
             if refine:
                 # Sub-cell centre: also weigh the ring of neighbour cells by their (sub-threshold)
                 # probability — an object straddling two rows lights both, so its centre is not
-                # snapped to one cell centre (the grid is 8x coarser than the input).
-                cells = cv2.dilate(cells.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-            ys, xs = np.nonzero(cells)
-            weights = heat[cls][ys, xs]
-            cx = (float((xs * weights).sum() / weights.sum()) + 0.5) * sx
-            cy = (float((ys * weights).sum() / weights.sum()) + 0.5) * sy
-            _, _, w, h = stats[k, :4]
+                # snapped to one cell centre (the grid is 4-8x coarser than the input).
+                cells = cv2.dilate(cells, ring)
+            weights = probs * cells
+            total = float(weights.sum())
+            cx = (float((weights.sum(axis=0) * np.arange(x0, x1)).sum()) / total + 0.5) * sx
+            cy = (float((weights.sum(axis=1) * np.arange(y0, y1)).sum()) / total + 0.5) * sy
             # Centred on the weighted centroid (FOMO's real output), sized by the cells' extent.
             box = (cx - w * sx / 2, cy - h * sy / 2, cx + w * sx / 2, cy + h * sy / 2)
             found.append(Detection(label, peak, box))

@@ -77,7 +77,7 @@ def test_replay_line_crossings_agree_with_the_ground_truth(street: SyntheticVide
     predicted = [(e.line, e.direction, e.ts) for e in result.events if e.kind is EventKind.LINE]
     truth = [(e.name, e.direction, e.t) for e in street.truth_events() if e.kind == "line"]
     assert len(truth) >= 3, "pick a seed whose clip has crossings"
-    matched = zone_matches(predicted, truth, tolerance=1.0)  # one-to-one: same line, direction, ±1 s
+    matched, _ = zone_matches(predicted, truth, tolerance=1.0)  # one-to-one: same line, direction, ±1 s
     # Regression guard at the level this detector reaches (benchmarks/events.py measures it on 10
     # videos): no invented crossing, and most real ones found.
     assert matched == len(predicted)

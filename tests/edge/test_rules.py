@@ -38,7 +38,7 @@ def run(cam: CameraConfig, paths: list[list[tuple[float, float] | None]], fps: f
     for _ in range(cam.tracker.max_age + 1):
         frames += 1
         events += rules.process(tracker.update([], frames / fps), frames / fps, tracked=True)
-    return events
+    return events + rules.flush()  # the source ended: what waits for a hand-off goes out
 
 
 def walk(x0, y0, x1, y1, n):
@@ -144,3 +144,37 @@ def test_tracker_min_hits_and_max_age():
     assert [len(tracker.update(det, t / 10).started) for t in range(4)] == [0, 0, 1, 0]
     ended = [len(tracker.update([], (4 + t) / 10).ended) for t in range(4)]
     assert ended == [0, 0, 1, 0]
+
+
+MID = [{"name": "mid", "a": [0.5, 0.0], "b": [0.5, 1.0], "positive": "B->A", "negative": "A->B"}]
+BOX = [{"name": "z", "polygon": [[0.2, 0.2], [0.8, 0.2], [0.8, 0.8], [0.2, 0.8]]}]
+
+
+def test_an_object_leaving_at_the_border_ends_at_once_and_the_next_one_there_is_new():
+    out = walk(0.8, 0.5, 0.99, 0.5, 6)  # walks out on the right
+    back = [None] * 9 + walk(0.99, 0.52, 0.8, 0.52, 8)  # 0.3 s later someone walks in there
+    events = run(camera(), [out, back])
+    starts = [e for e in events if (e.kind, e.phase) == (EventKind.OBJECT, EventPhase.START)]
+    ends = [e for e in events if (e.kind, e.phase) == (EventKind.OBJECT, EventPhase.END)]
+    assert len({e.track.id for e in starts}) == 2
+    assert ends[0].track.id == starts[0].track.id and ends[0].ts == 0.5  # ended when last seen
+
+
+def test_an_object_lost_inside_a_zone_and_found_again_stays_inside():
+    path = walk(0.1, 0.5, 0.4, 0.5, 10) + [None] * 12 + walk(0.42, 0.5, 0.9, 0.5, 15)  # hidden 1.2 s
+    zone = [(e.phase, round(e.ts, 1)) for e in run(camera(zones=BOX), [path]) if e.kind is EventKind.ZONE]
+    assert zone == [(EventPhase.START, 0.4), (EventPhase.END, 3.4)]
+    no_handoff = camera(zones=BOX, events={"zone_handoff_s": 0})
+    phases = [e.phase for e in run(no_handoff, [path]) if e.kind is EventKind.ZONE]
+    assert phases == [EventPhase.START, EventPhase.END, EventPhase.START, EventPhase.END]
+
+
+def test_a_line_crossed_while_the_track_was_being_confirmed_counts():
+    events = run(camera(lines=MID), [walk(0.45, 0.5, 0.75, 0.5, 8)])  # confirmed (3rd hit) past the line
+    assert [(e.direction, round(e.ts, 2)) for e in events if e.kind is EventKind.LINE] == [("A->B", 0.12)]
+
+
+def test_a_line_crossed_just_before_leaving_the_frame_counts():
+    lines = [{"name": "edge", "a": [0.9, 0.0], "b": [0.9, 1.0], "positive": "B->A", "negative": "A->B"}]
+    events = run(camera(lines=lines), [walk(0.7, 0.5, 0.95, 0.5, 5)])  # one frame past it, then gone
+    assert [e.direction for e in events if e.kind is EventKind.LINE] == ["A->B"]
