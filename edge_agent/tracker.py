@@ -146,6 +146,7 @@ class Tracker:
         # track's prediction (Mahalanobis distance + log spread, so a wide gate is no advantage).
         cx, cy = track.center
         dx, dy = (det.box[0] + det.box[2]) / 2 - cx, (det.box[1] + det.box[3]) / 2 - cy
+        # Inferences skipped by the motion gate add their slack (a distance) as a 3-sigma uncertainty.
         spread = track.kf.innovation_var() + (self._skip_slack / 3) ** 2
         d2 = (dx * dx + dy * dy) / spread
         cap = self.config.max_distance * (1.0 + 0.5 * track.misses) + self._skip_slack
