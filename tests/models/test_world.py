@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from firmware_models.world import SyntheticVideo, TruthObject, side, write_video
+from firmware_models.world.events import truth_events
 
 
 def test_api_shapes_and_truth_fields() -> None:
@@ -93,6 +94,27 @@ def test_zone_events_pair_up() -> None:
             assert state.get((e.track_id, e.name))
             state[(e.track_id, e.name)] = False
     assert any(e.kind == "zone_enter" for e in events)
+
+
+def _walk(xs: list[float], y: float = 0.5) -> list[tuple[float, list[TruthObject]]]:
+    """One person whose centroid visits ``xs`` (one frame each, 10 fps)."""
+    return [
+        (i / 10, [TruthObject(1, "person", (x - 0.01, y - 0.02, x + 0.01, y + 0.02), (x, y), 1.0)])
+        for i, x in enumerate(xs)
+    ]
+
+
+def test_truth_margin_ignores_jitter_along_a_line_and_dates_the_crossing() -> None:
+    line = {"door": ((0.5, 0.0), (0.5, 1.0))}
+    zone = {"right": [(0.5, 0.0), (1.0, 0.0), (1.0, 1.0), (0.5, 1.0)]}
+    jitter = _walk([0.40, 0.499, 0.501, 0.499, 0.502, 0.499, 0.40])  # walks up to the line and back
+    raw = truth_events(jitter, line, zone)
+    assert [e.kind for e in raw].count("line") == 4 and [e.kind for e in raw].count("zone_enter") == 2
+    assert truth_events(jitter, line, zone, margin=0.02) == []
+    # A real crossing that lingers at the line first: one crossing, dated when it last crossed.
+    through = _walk([0.40, 0.499, 0.501, 0.499, 0.505, 0.51, 0.60])
+    events = truth_events(through, line, zone, margin=0.02)
+    assert [(e.kind, e.direction, e.t) for e in events] == [("line", "A->B", 0.4), ("zone_enter", None, 0.4)]
 
 
 def test_static_scene_is_mostly_empty() -> None:
