@@ -68,16 +68,16 @@ CROP_CLASSIFIER = ReferenceModel(
 
 FOMO_STREET = ReferenceModel(
     name="fomo-street",
-    version="2.0.0",  # 2.x: the 40x24 grid (stride 4); 1.x had 20x12
+    version="2.1.0",  # 2.x: the 40x24 grid (stride 4); 1.x had 20x12. 2.1: twice the data, 24 epochs
     kind="fomo",
     description="FOMO-style centroid detector: 160x96 RGB frame → 40x24 grid of per-cell class "
     "probabilities (person, car, bicycle, truck) for street and indoor cameras.",
     labels=("background", "person", "car", "bicycle", "truck"),
     input=InputSpec(name="input", shape=(1, 3, 96, 160)),
-    train_count=10000,
+    train_count=20000,
     val_count=400,
     test_count=1000,
-    epochs=16,
+    epochs=24,
     lr=3e-3,
     class_weights=(1.0, 10.0, 10.0, 10.0, 20.0),
     stride=4,

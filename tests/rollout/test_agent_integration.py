@@ -43,17 +43,17 @@ def test_agent_swaps_model_between_frames_and_keeps_it_after_restart(
     try:
         pipeline = agent.cameras[0].pipeline
         wait_for(lambda: pipeline.stats.processed > 5, what="frames flowing")
-        offer, data = make_offer(hub_keys[0], repackage(baseline, tmp_path / "v110", "2.1.0"))
+        offer, data = make_offer(hub_keys[0], repackage(baseline, tmp_path / "v120", "2.2.0"))
         plain_hub.offer("agent-1", offer, data)
         wait_for(lambda: plain_hub.last("agent-1", "ACTIVE"), timeout=60, what="ACTIVE")
-        assert pipeline.model.ref == "fomo-street@2.1.0"
+        assert pipeline.model.ref == "fomo-street@2.2.0"
         from shared.payloads import StatusPayload
 
         status = wait_for(
             lambda: [
                 m
                 for m in plain_hub.statuses
-                if StatusPayload.model_validate_json(m).model == "fomo-street@2.1.0"
+                if StatusPayload.model_validate_json(m).model == "fomo-street@2.2.0"
             ],
             what="a retained status naming the new model",
         )
@@ -65,7 +65,7 @@ def test_agent_swaps_model_between_frames_and_keeps_it_after_restart(
         agent.stop()
     restarted = _agent(mosquitto, tmp_path, baseline, hub_keys[1])
     try:
-        assert restarted.cameras[0].pipeline.model.ref == "fomo-street@2.1.0", "the committed model survives"
+        assert restarted.cameras[0].pipeline.model.ref == "fomo-street@2.2.0", "the committed model survives"
     finally:
         restarted.stop()
 
@@ -75,11 +75,11 @@ def test_agent_reverts_a_model_that_fails_its_health_window(
 ) -> None:
     agent = _agent(mosquitto, tmp_path, baseline, hub_keys[1], max_latency_ms_p95=0.001)
     try:
-        offer, data = make_offer(hub_keys[0], repackage(baseline, tmp_path / "v110", "2.1.0"))
+        offer, data = make_offer(hub_keys[0], repackage(baseline, tmp_path / "v120", "2.2.0"))
         plain_hub.offer("agent-1", offer, data)
         rolled = wait_for(lambda: plain_hub.last("agent-1", "ROLLED_BACK"), timeout=60, what="ROLLED_BACK")
         assert rolled.reason.startswith("health: p95 latency")
-        assert agent.cameras[0].pipeline.model.ref == "fomo-street@2.0.0"
+        assert agent.cameras[0].pipeline.model.ref == "fomo-street@2.1.0"
         before = agent.cameras[0].pipeline.stats.processed
         wait_for(
             lambda: agent.cameras[0].pipeline.stats.processed > before + 5, what="previous model running"

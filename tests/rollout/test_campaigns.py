@@ -28,7 +28,7 @@ def test_canary_then_two_waves_reach_every_device(
 ) -> None:
     ids = [f"fleet-{i}" for i in range(6)]
     devices = [device_factory(d, public_key=rollout_hub.public_key) for d in ids]
-    model = rollout_hub.register(repackage(baseline, tmp_path / "v110", "2.1.0"))
+    model = rollout_hub.register(repackage(baseline, tmp_path / "v120", "2.2.0"))
     client = rollout_hub.logged_in_client()  # also creates the operator account
     campaign_id = _create(
         rollout_hub, model, ids, canary=1, waves=[0.5, 1.0], max_failure=0.1, max_concurrent=2
@@ -47,7 +47,7 @@ def test_canary_then_two_waves_reach_every_device(
     summary = rollout_hub.summary(campaign_id)
     assert [w["total"] for w in summary["waves"]] == [1, 2, 3]
     assert summary["counts"] == {"ACTIVE": 6} and summary["percent"] == 100.0
-    assert all(d.camera.active_ref == "fomo-street@2.1.0" for d in devices)
+    assert all(d.camera.active_ref == "fomo-street@2.2.0" for d in devices)
     rows = {d["device_id"]: d for d in summary["devices"]}
     with rollout_hub.session() as db:
         offered = {r.device_id: r.offered_at for r in campaigns.devices_of(db, campaign_id)}
@@ -89,7 +89,7 @@ def test_failing_canary_pauses_the_campaign(
         # Cameras with a frame budget no model meets: the candidate fails its health window, reverted.
         health = HealthConfig(min_inferences=8, max_latency_ms_p95=0.001, max_latency_ratio=None)
         model_dir, state, reason = (
-            repackage(baseline, tmp_path / "v110", "2.1.0"),
+            repackage(baseline, tmp_path / "v120", "2.2.0"),
             "ROLLED_BACK",
             "health: p95",
         )
@@ -109,7 +109,7 @@ def test_failing_canary_pauses_the_campaign(
     assert summary["failures"][0]["state"] == state
     assert summary["failures"][0]["reason"].startswith(reason)
     assert summary["counts"] == {state: 1, "QUEUED": 3}, "no wave after a failed canary"
-    assert all(d.camera.active_ref == "fomo-street@2.0.0" for d in devices.values())
+    assert all(d.camera.active_ref == "fomo-street@2.1.0" for d in devices.values())
 
     client = rollout_hub.logged_in_client()
     page = client.get(f"/rollouts/{campaign_id}").get_data(as_text=True)
@@ -124,7 +124,7 @@ def test_shadow_campaign_promotes_when_thresholds_pass(
 ) -> None:
     ids = ["sh-0", "sh-1"]
     devices = [device_factory(d, public_key=rollout_hub.public_key) for d in ids]
-    model = rollout_hub.register(repackage(baseline, tmp_path / "v120", "2.2.0"))
+    model = rollout_hub.register(repackage(baseline, tmp_path / "v130", "2.3.0"))
     campaign_id = _create(
         rollout_hub,
         model,
@@ -140,7 +140,7 @@ def test_shadow_campaign_promotes_when_thresholds_pass(
     )
     summary = rollout_hub.summary(campaign_id)
     assert summary["phase"] == "rollout" and summary["counts"] == {"ACTIVE": 2}
-    assert all(d.camera.active_ref == "fomo-street@2.2.0" for d in devices)
+    assert all(d.camera.active_ref == "fomo-street@2.3.0" for d in devices)
     assert rollout_hub.service.chunks.counters.bytes == 2 * model.size_bytes, (
         "promotion reuses the shadow copy"
     )
@@ -157,7 +157,7 @@ def test_shadow_campaign_is_not_promoted_when_agreement_fails(
     rotated = [labels[0], *labels[2:], labels[1]]
     ids = ["sx-0", "sx-1"]
     devices = [device_factory(d, public_key=rollout_hub.public_key) for d in ids]
-    model = rollout_hub.register(repackage(baseline, tmp_path / "v120", "2.2.0", {"labels": rotated}))
+    model = rollout_hub.register(repackage(baseline, tmp_path / "v130", "2.3.0", {"labels": rotated}))
     campaign_id = _create(
         rollout_hub,
         model,
@@ -171,13 +171,13 @@ def test_shadow_campaign_is_not_promoted_when_agreement_fails(
     summary = rollout_hub.summary(campaign_id)
     assert summary["phase"] == "shadow" and "not promoted" in summary["reason"]
     assert all(d["shadow"]["agreement"] < 0.9 for d in summary["devices"])
-    assert all(d.camera.active_ref == "fomo-street@2.0.0" and d.camera.swaps == 0 for d in devices)
+    assert all(d.camera.active_ref == "fomo-street@2.1.0" and d.camera.swaps == 0 for d in devices)
 
 
 def test_dashboard_upload_and_create(rollout_hub, baseline, tmp_path: Path) -> None:
     import io
 
-    good = repackage(baseline, tmp_path / "v110", "2.1.0")
+    good = repackage(baseline, tmp_path / "v120", "2.2.0")
     client = rollout_hub.logged_in_client()
 
     def upload(folder: Path):
@@ -196,16 +196,16 @@ def test_dashboard_upload_and_create(rollout_hub, baseline, tmp_path: Path) -> N
         )
 
     page = upload(good).get_data(as_text=True)
-    assert "Registered fomo-street@2.1.0 (signed)." in page
-    clash = repackage(baseline, tmp_path / "clash", "2.1.0", {"input": {"color": "BGR"}})
-    assert "Model rejected: fomo-street@2.1.0 is already registered with different content" in upload(
+    assert "Registered fomo-street@2.2.0 (signed)." in page
+    clash = repackage(baseline, tmp_path / "clash", "2.2.0", {"input": {"color": "BGR"}})
+    assert "Model rejected: fomo-street@2.2.0 is already registered with different content" in upload(
         clash
     ).get_data(as_text=True)
     created = client.post(
         "/rollouts",
         data={
             "csrf_token": client.csrf,
-            "model": "fomo-street@2.1.0",
+            "model": "fomo-street@2.2.0",
             "target": "x1,x2",
             "canary": "1",
             "waves": "100%",
@@ -213,10 +213,10 @@ def test_dashboard_upload_and_create(rollout_hub, baseline, tmp_path: Path) -> N
     )
     assert created.status_code == 302 and "/rollouts/c-" in created.headers["Location"]
     campaign_page = client.get(created.headers["Location"]).get_data(as_text=True)
-    assert "fomo-street@2.1.0" in campaign_page and "x1,x2" in campaign_page
+    assert "fomo-street@2.2.0" in campaign_page and "x1,x2" in campaign_page
     listed = RolloutList.model_validate(client.get("/api/v1/rollouts").get_json())
-    assert [item.model for item in listed.items] == ["fomo-street@2.1.0"]
-    no_csrf = client.post("/rollouts", data={"model": "fomo-street@2.1.0", "target": "x3"})
+    assert [item.model for item in listed.items] == ["fomo-street@2.2.0"]
+    no_csrf = client.post("/rollouts", data={"model": "fomo-street@2.2.0", "target": "x3"})
     assert no_csrf.status_code == 400
 
 
@@ -225,11 +225,11 @@ def test_rollback_campaign_brings_the_previous_version_back(
 ) -> None:
     ids = ["rb-0", "rb-1"]
     devices = [device_factory(d, public_key=rollout_hub.public_key) for d in ids]
-    rollout_hub.register(baseline)  # 2.0.0, what the devices shipped with
-    newer = rollout_hub.register(repackage(baseline, tmp_path / "v110", "2.1.0"))
+    rollout_hub.register(baseline)  # 2.1.0, what the devices shipped with
+    newer = rollout_hub.register(repackage(baseline, tmp_path / "v120", "2.2.0"))
     first = _create(rollout_hub, newer, ids, canary=0, waves=[1.0])
     wait_for(lambda: _state(rollout_hub, first) == "completed", what="upgrade completed")
-    assert all(d.camera.active_ref == "fomo-street@2.1.0" for d in devices)
+    assert all(d.camera.active_ref == "fomo-street@2.2.0" for d in devices)
 
     client = rollout_hub.logged_in_client()
     response = client.post(f"/rollouts/{first}/rollback", data={"csrf_token": client.csrf})
@@ -239,9 +239,9 @@ def test_rollback_campaign_brings_the_previous_version_back(
     wait_for(lambda: _state(rollout_hub, second) == "completed", what="rollback completed")
     summary = rollout_hub.summary(second)
     assert (
-        summary["rollback"] and summary["model"] == "fomo-street@2.0.0" and summary["counts"] == {"ACTIVE": 2}
+        summary["rollback"] and summary["model"] == "fomo-street@2.1.0" and summary["counts"] == {"ACTIVE": 2}
     )
-    assert all(d.camera.active_ref == "fomo-street@2.0.0" for d in devices), "a signed rollback may go down"
+    assert all(d.camera.active_ref == "fomo-street@2.1.0" for d in devices), "a signed rollback may go down"
 
 
 def test_campaign_survives_a_restart_of_the_rollout_service(
@@ -251,7 +251,7 @@ def test_campaign_survives_a_restart_of_the_rollout_service(
 
     ids = ["rs-0", "rs-1", "rs-2"]
     devices = [device_factory(d, public_key=rollout_hub.public_key) for d in ids]
-    model = rollout_hub.register(repackage(baseline, tmp_path / "v110", "2.1.0"))
+    model = rollout_hub.register(repackage(baseline, tmp_path / "v120", "2.2.0"))
     campaign_id = _create(rollout_hub, model, ids, canary=1, waves=[1.0])
     wait_for(
         lambda: (
@@ -267,4 +267,4 @@ def test_campaign_survives_a_restart_of_the_rollout_service(
     ).start()
     wait_for(lambda: _state(rollout_hub, campaign_id) == "completed", what="completed after the restart")
     assert rollout_hub.summary(campaign_id)["counts"] == {"ACTIVE": 3}
-    assert all(d.camera.active_ref == "fomo-street@2.1.0" for d in devices)
+    assert all(d.camera.active_ref == "fomo-street@2.2.0" for d in devices)

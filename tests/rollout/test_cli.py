@@ -32,26 +32,26 @@ def test_keys_models_and_campaign_commands(runner, app: Flask, tmp_path: Path) -
     again = runner.invoke(args=["keys", "init"])
     assert again.exit_code != 0 and "--force" in again.output
 
-    good = repackage(reference(), tmp_path / "v110", "2.1.0")
+    good = repackage(reference(), tmp_path / "v120", "2.2.0")
     added = runner.invoke(
         args=["models", "add", str(good / "model.onnx"), "--manifest", str(good / "manifest.json")]
     )
     assert added.exit_code == 0, added.output
-    assert added.stdout.startswith("registered fomo-street@2.1.0: bundle sha256 ")
+    assert added.stdout.startswith("registered fomo-street@2.2.0: bundle sha256 ")
     same = runner.invoke(
         args=["models", "add", str(good / "model.onnx"), "--manifest", str(good / "manifest.json")]
     )
-    assert same.stdout.startswith("already registered fomo-street@2.1.0")
+    assert same.stdout.startswith("already registered fomo-street@2.2.0")
     blobs = list((Path(app.instance_path) / "models" / "blobs").iterdir())
     assert len(blobs) == 1, "content-addressed: one blob for the same bytes"
 
-    conflict = repackage(reference(), tmp_path / "conflict", "2.1.0", {"input": {"color": "BGR"}})
+    conflict = repackage(reference(), tmp_path / "conflict", "2.2.0", {"input": {"color": "BGR"}})
     clash = runner.invoke(
         args=["models", "add", str(conflict / "model.onnx"), "--manifest", str(conflict / "manifest.json")]
     )
     assert clash.exit_code != 0 and "already registered with different content" in clash.output
 
-    bad = broken_export(reference(), tmp_path / "broken", "2.2.0")
+    bad = broken_export(reference(), tmp_path / "broken", "2.3.0")
     refused = runner.invoke(
         args=["models", "add", str(bad / "model.onnx"), "--manifest", str(bad / "manifest.json")]
     )
@@ -70,14 +70,14 @@ def test_keys_models_and_campaign_commands(runner, app: Flask, tmp_path: Path) -
     assert other.exit_code == 0 and other.stdout.startswith("registered crop-classifier@"), other.output
 
     listed = runner.invoke(args=["models", "list"])
-    assert "fomo-street@2.1.0" in listed.output and "crop-classifier@" in listed.output
+    assert "fomo-street@2.2.0" in listed.output and "crop-classifier@" in listed.output
 
     created = runner.invoke(
         args=[
             "rollout",
             "create",
             "--model",
-            "fomo-street@2.1.0",
+            "fomo-street@2.2.0",
             "--target",
             "a,b,c,d,e,f,g,h,i,j",
             "--canary",
@@ -99,12 +99,12 @@ def test_keys_models_and_campaign_commands(runner, app: Flask, tmp_path: Path) -
     assert runner.invoke(args=["rollout", "abort", campaign_id]).stdout.startswith(f"{campaign_id}: aborting")
     rollback = runner.invoke(args=["rollout", "rollback", campaign_id])
     assert rollback.exit_code != 0 and "no earlier version" in rollback.output
-    missing = runner.invoke(args=["rollout", "create", "--model", "nope@2.0.0", "--target", "a"])
+    missing = runner.invoke(args=["rollout", "create", "--model", "nope@2.1.0", "--target", "a"])
     assert missing.exit_code != 0 and "no registered model" in missing.output
 
 
 def test_commands_need_keys(runner, tmp_path: Path) -> None:
-    good = repackage(reference(), tmp_path / "v110", "2.1.0")
+    good = repackage(reference(), tmp_path / "v120", "2.2.0")
     result = runner.invoke(
         args=["models", "add", str(good / "model.onnx"), "--manifest", str(good / "manifest.json")]
     )
@@ -143,7 +143,7 @@ def test_cli_only_rollout_reaches_a_device(mosquitto, tmp_path: Path, frames) ->
         return done.stdout
 
     hub("keys", "init")
-    good = repackage(reference(), tmp_path / "v110", "2.1.0")
+    good = repackage(reference(), tmp_path / "v120", "2.2.0")
     hub("models", "add", str(good / "model.onnx"), "--manifest", str(good / "manifest.json"))
     device = SimulatedDevice(
         "cli-cam",
@@ -169,7 +169,7 @@ def test_cli_only_rollout_reaches_a_device(mosquitto, tmp_path: Path, frames) ->
                 "rollout",
                 "create",
                 "--model",
-                "fomo-street@2.1.0",
+                "fomo-street@2.2.0",
                 "--target",
                 "cli-cam",
                 "--canary",
@@ -185,8 +185,8 @@ def test_cli_only_rollout_reaches_a_device(mosquitto, tmp_path: Path, frames) ->
             timeout=90,
             what="campaign completed through the CLI",
         )
-        assert device.camera.active_ref == "fomo-street@2.1.0"
-        assert f"{campaign_id}  fomo-street@2.1.0" in hub("rollout", "list")
+        assert device.camera.active_ref == "fomo-street@2.2.0"
+        assert f"{campaign_id}  fomo-street@2.2.0" in hub("rollout", "list")
     finally:
         serve.send_signal(signal.SIGTERM)
         serve.wait(20)
@@ -246,7 +246,7 @@ def test_controller_offers_canary_first_and_times_out_silent_devices(app: Flask,
     hub_db.upgrade(app.config["HUB_SETTINGS"].database_url)
     init_keys(tmp_path / "keys")
     key = load_signing_key(tmp_path / "keys")
-    good = repackage(reference(), tmp_path / "v110", "2.1.0")
+    good = repackage(reference(), tmp_path / "v120", "2.2.0")
     sent: list[tuple[str, bytes]] = []
     controller = Controller(lambda device, payload: sent.append((device, payload)), key, device_timeout_s=60)
     with Session(app.extensions["edgesight.engine"], expire_on_commit=False) as db:

@@ -14,7 +14,7 @@ def test_signed_newer_model_is_downloaded_verified_and_activated(
     device_factory, plain_hub, hub_keys, baseline, tmp_path: Path
 ) -> None:
     device = device_factory("cam-1")
-    newer = repackage(baseline, tmp_path / "v110", "2.1.0")
+    newer = repackage(baseline, tmp_path / "v120", "2.2.0")
     offer, data = make_offer(hub_keys[0], newer, chunk_size=16 * 1024)
     plain_hub.offer("cam-1", offer, data)
 
@@ -22,8 +22,8 @@ def test_signed_newer_model_is_downloaded_verified_and_activated(
     states = [s.state.value for s in plain_hub.states_of("cam-1")]
     assert states[0] == "OFFERED" and "DOWNLOADING" in states
     assert states.index("VERIFIED") < states.index("INSTALLED") < states.index("ACTIVE")
-    assert device.camera.active_ref == "fomo-street@2.1.0"
-    installed = device.updater.store.version_dir("fomo-street", "2.1.0")
+    assert device.camera.active_ref == "fomo-street@2.2.0"
+    installed = device.updater.store.version_dir("fomo-street", "2.2.0")
     assert device.updater.store.state()["active"] == str(installed)
     assert not any(device.updater.store.partial_dir.iterdir()), "partial files are removed after install"
 
@@ -33,7 +33,7 @@ def test_flipped_byte_in_a_chunk_is_never_activated(
 ) -> None:
     device = device_factory("cam-2")
     offer, data = make_offer(
-        hub_keys[0], repackage(baseline, tmp_path / "v110", "2.1.0"), chunk_size=16 * 1024
+        hub_keys[0], repackage(baseline, tmp_path / "v120", "2.2.0"), chunk_size=16 * 1024
     )
 
     def flip(topic: str, frame: bytes) -> bytes:
@@ -47,8 +47,8 @@ def test_flipped_byte_in_a_chunk_is_never_activated(
     plain_hub.offer("cam-2", offer, data)
     failed = wait_for(lambda: plain_hub.outcome("cam-2"), what="an outcome")
     assert failed.state.value == "FAILED" and "sha256 mismatch" in failed.reason
-    assert device.camera.active_ref == "fomo-street@2.0.0"
-    assert not device.updater.store.version_dir("fomo-street", "2.1.0").exists()
+    assert device.camera.active_ref == "fomo-street@2.1.0"
+    assert not device.updater.store.version_dir("fomo-street", "2.2.0").exists()
     assert not plain_hub.last("cam-2", "VERIFIED") and not plain_hub.last("cam-2", "ACTIVE")
 
 
@@ -58,7 +58,7 @@ def test_wrong_signature_unsigned_and_downgrade_are_refused(
     from shared.signing import generate_keypair, load_private_key
 
     device = device_factory("cam-3")
-    newer = repackage(baseline, tmp_path / "v110", "2.1.0")
+    newer = repackage(baseline, tmp_path / "v120", "2.2.0")
     impostor = load_private_key(generate_keypair()[0])
     cases = [
         (make_offer(impostor, newer, campaign_id="c-forged"), "signature: bad signature"),
@@ -77,7 +77,7 @@ def test_wrong_signature_unsigned_and_downgrade_are_refused(
             what=f"FAILED for {offer.campaign_id}",
         )[-1]
         assert reason in failed.reason
-        assert device.camera.active_ref == "fomo-street@2.0.0"
+        assert device.camera.active_ref == "fomo-street@2.1.0"
     assert device.camera.swaps == 0
     assert not [r for r in plain_hub.requests if r[0] == "cam-3"], "no chunk was even requested"
     assert not (device.updater.store.root / "fomo-street").exists()
@@ -98,11 +98,11 @@ def test_signed_rollback_may_go_below_the_running_version(
     ("derive", "reason"),
     [
         # A botched export: the class order of the output layer scrambled; golden outputs no longer match.
-        (lambda base, out: broken_export(base, out, "2.2.0"), "self-test: output_0 differs from golden"),
+        (lambda base, out: broken_export(base, out, "2.3.0"), "self-test: output_0 differs from golden"),
         # A mis-packaged release: grey input declared for an RGB network. Golden tensors match (they are
         # tensors, not frames); a frame through the manifest's preprocessing does not fit the graph.
         (
-            lambda base, out: repackage(base, out, "2.2.0", {"input": {"color": "GRAY"}}),
+            lambda base, out: repackage(base, out, "2.3.0", {"input": {"color": "GRAY"}}),
             "self-test: a frame through the manifest's preprocessing fails",
         ),
     ],
@@ -117,8 +117,8 @@ def test_model_failing_self_test_is_not_activated(
     failed = wait_for(lambda: plain_hub.outcome("cam-5"), what="an outcome")
     assert failed.state.value == "FAILED" and failed.reason.startswith(reason), failed
     assert plain_hub.last("cam-5", "INSTALLED"), "it was installed, then refused before activation"
-    assert device.camera.active_ref == "fomo-street@2.0.0" and device.camera.swaps == 0
-    assert not device.updater.store.version_dir("fomo-street", "2.2.0").exists()
+    assert device.camera.active_ref == "fomo-street@2.1.0" and device.camera.swaps == 0
+    assert not device.updater.store.version_dir("fomo-street", "2.3.0").exists()
 
 
 def test_model_failing_its_health_window_is_reverted(
@@ -129,7 +129,7 @@ def test_model_failing_its_health_window_is_reverted(
     device = device_factory(
         "cam-6", health=HealthConfig(min_inferences=8, max_latency_ms_p95=0.001, max_latency_ratio=None)
     )
-    offer, data = make_offer(hub_keys[0], repackage(baseline, tmp_path / "v110", "2.1.0"))
+    offer, data = make_offer(hub_keys[0], repackage(baseline, tmp_path / "v120", "2.2.0"))
     plain_hub.offer("cam-6", offer, data)
     rolled = wait_for(lambda: plain_hub.outcome("cam-6"), what="an outcome")
     assert (
@@ -138,9 +138,9 @@ def test_model_failing_its_health_window_is_reverted(
         and "> budget 0.001 ms" in rolled.reason
     )
     assert device.camera.swaps == 2, "swapped to the candidate, then back"
-    assert device.camera.active_ref == "fomo-street@2.0.0"
+    assert device.camera.active_ref == "fomo-street@2.1.0"
     assert device.updater.store.state()["active"] is None, "nothing was committed"
-    assert not device.updater.store.version_dir("fomo-street", "2.1.0").exists()
+    assert not device.updater.store.version_dir("fomo-street", "2.2.0").exists()
     frames = device.camera.frames_processed
     wait_for(lambda: device.camera.frames_processed > frames + 3, what="the previous model keeps running")
     plain_hub.offer("cam-6", offer, data)  # the same offer again (e.g. after a reconnect) is not retried
@@ -160,7 +160,7 @@ def test_killed_mid_download_resumes_with_what_it_has(
 
     store = tmp_path / "store-k"
     progress_file = None
-    newer = repackage(baseline, tmp_path / "v110", "2.1.0")
+    newer = repackage(baseline, tmp_path / "v120", "2.2.0")
     offer, data = make_offer(hub_keys[0], newer, chunk_size=4 * 1024)
     total = -(-offer.size_bytes // offer.chunk_size)
     plain_hub.server.max_bytes_per_s = 60 * 1024  # a slow uplink, so the kill lands mid-download
@@ -207,7 +207,7 @@ def test_killed_mid_download_resumes_with_what_it_has(
     have_at_kill = set(json.loads(progress_file.read_text())["have"])
     assert total // 2 <= len(have_at_kill) < total, "killed mid-download"
     assert (store / ".partial" / f"{offer.sha256}.part").exists()
-    assert not (store / "fomo-street" / "2.1.0").exists(), "a partial download is never installed"
+    assert not (store / "fomo-street" / "2.2.0").exists(), "a partial download is never installed"
     requests_before = len(plain_hub.requests)
 
     plain_hub.server.max_bytes_per_s = None
@@ -225,12 +225,12 @@ def test_killed_mid_download_resumes_with_what_it_has(
     }
     assert asked_again and not asked_again & have_at_kill, "only the missing chunks were asked for again"
     assert asked_again | have_at_kill == set(range(total))
-    installed = store / "fomo-street" / "2.1.0"
+    installed = store / "fomo-street" / "2.2.0"
     assert json.loads((installed / ".bundle.json").read_text())["sha256"] == offer.sha256
     from shared.manifest import load_manifest
 
     manifest, _ = load_manifest(installed)  # verifies the model file's sha256 against the signed manifest
-    assert manifest.ref == "fomo-street@2.1.0"
+    assert manifest.ref == "fomo-street@2.2.0"
     assert json.loads((store / "state.json").read_text())["active"] == str(installed)
 
 
@@ -240,7 +240,7 @@ def test_shadow_offer_reports_agreement_without_switching(
     from edge_agent.updater.config import ShadowConfig  # noqa: F401  (defaults: sample 20%, report every 20)
 
     device = device_factory("cam-s")
-    candidate = repackage(baseline, tmp_path / "v110", "2.1.0")
+    candidate = repackage(baseline, tmp_path / "v120", "2.2.0")
     offer, data = make_offer(hub_keys[0], candidate, campaign_id="c-shadow", shadow=True)
     plain_hub.offer("cam-s", offer, data)
     report = wait_for(
@@ -254,7 +254,7 @@ def test_shadow_offer_reports_agreement_without_switching(
     )[-1]
     assert report.shadow["agreement"] == 1.0, "the same network agrees with itself"
     assert report.shadow["candidate_ms_p50"] > 0 and report.shadow["active_ms_p50"] > 0
-    assert device.camera.active_ref == "fomo-street@2.0.0" and device.camera.swaps == 0
+    assert device.camera.active_ref == "fomo-street@2.1.0" and device.camera.swaps == 0
 
 
 def test_download_resumes_after_the_broker_restarts(
@@ -262,7 +262,7 @@ def test_download_resumes_after_the_broker_restarts(
 ) -> None:
     device = device_factory("cam-r")
     offer, data = make_offer(
-        hub_keys[0], repackage(baseline, tmp_path / "v110", "2.1.0"), chunk_size=4 * 1024
+        hub_keys[0], repackage(baseline, tmp_path / "v120", "2.2.0"), chunk_size=4 * 1024
     )
     total = -(-offer.size_bytes // offer.chunk_size)
     plain_hub.server.max_bytes_per_s = 60 * 1024
@@ -283,4 +283,4 @@ def test_download_resumes_after_the_broker_restarts(
     plain_hub.server.max_bytes_per_s = None
     done = wait_for(lambda: plain_hub.outcome("cam-r"), what="an outcome after the broker came back")
     assert done.state.value == "ACTIVE", done
-    assert device.camera.active_ref == "fomo-street@2.1.0"
+    assert device.camera.active_ref == "fomo-street@2.2.0"

@@ -32,7 +32,7 @@ def test_semver_order() -> None:
         "1.0.1",
         "1.2.0",
         "1.10.0",
-        "2.0.0",
+        "2.1.0",
     ]
     assert sorted(reversed(ordered), key=semver_key) == ordered
     assert semver_key("1.0.0+build.7") == semver_key("1.0.0")
@@ -101,19 +101,19 @@ def _bundle(tmp_path: Path, members: dict[str, bytes]) -> Path:
 
 
 def test_store_installs_atomically_and_refuses_odd_bundles(tmp_path: Path) -> None:
-    model_dir = repackage(reference(), tmp_path / "v110", "2.1.0")
+    model_dir = repackage(reference(), tmp_path / "v120", "2.2.0")
     data, sha, manifest = bundle_of(model_dir)
     (tmp_path / "good.zip").write_bytes(data)
     store = ModelStore(tmp_path / "store")
     installed = store.install(tmp_path / "good.zip", manifest, sha)
-    assert installed == store.version_dir("fomo-street", "2.1.0")
+    assert installed == store.version_dir("fomo-street", "2.2.0")
     assert sorted(p.name for p in installed.iterdir()) == [
         ".bundle.json",
         "golden.npz",
         "manifest.json",
         "model.onnx",
     ]
-    assert store.has("fomo-street", "2.1.0", sha)
+    assert store.has("fomo-street", "2.2.0", sha)
     assert not [p for p in installed.parent.iterdir() if p.name.startswith(".tmp")]
 
     model = (model_dir / "model.onnx").read_bytes()
@@ -123,11 +123,11 @@ def test_store_installs_atomically_and_refuses_odd_bundles(tmp_path: Path) -> No
         "missing golden": {"model.onnx": model},
         "model does not match manifest": {"model.onnx": model[:-1] + b"\x00", "golden.npz": golden},
     }
-    other = dict(manifest, version="2.2.0")
+    other = dict(manifest, version="2.3.0")
     for label, members in cases.items():
         with pytest.raises(StoreError):
             store.install(_bundle(tmp_path, members), other, "00" * 32)
-        assert not store.version_dir("fomo-street", "2.2.0").exists(), label
+        assert not store.version_dir("fomo-street", "2.3.0").exists(), label
     (tmp_path / "junk.zip").write_bytes(b"not a zip")
     with pytest.raises(StoreError, match="zip"):
         store.install(tmp_path / "junk.zip", other, "00" * 32)
@@ -136,10 +136,10 @@ def test_store_installs_atomically_and_refuses_odd_bundles(tmp_path: Path) -> No
 def test_offer_trust_checks(tmp_path: Path) -> None:
     private_pem, public_pem = generate_keypair()
     key, public = load_private_key(private_pem), load_public_key(public_pem)
-    newer = repackage(reference(), tmp_path / "v110", "2.1.0")
+    newer = repackage(reference(), tmp_path / "v120", "2.2.0")
     offer, _ = make_offer(key, newer)
     manifest = verify_offer(offer, public)
-    assert manifest.ref == "fomo-street@2.1.0"
+    assert manifest.ref == "fomo-street@2.2.0"
     tampered = offer.model_copy(update={"version": "9.9.9"})
     with pytest.raises(OfferRejected, match="bad signature"):
         verify_offer(tampered, public)
@@ -147,7 +147,7 @@ def test_offer_trust_checks(tmp_path: Path) -> None:
         verify_offer(offer.model_copy(update={"signature": None}), public)
 
     running = parse_manifest(json.loads((reference() / "manifest.json").read_text()))
-    check_version(offer, manifest, running)  # 2.1.0 over 2.0.0: fine
+    check_version(offer, manifest, running)  # 2.2.0 over 2.1.0: fine
     older, _ = make_offer(key, repackage(reference(), tmp_path / "v090", "0.9.0"))
     older_manifest = verify_offer(older, public)
     with pytest.raises(OfferRejected, match="downgrade refused"):
@@ -156,7 +156,7 @@ def test_offer_trust_checks(tmp_path: Path) -> None:
     check_version(rollback, verify_offer(rollback, public), running)
     other_bytes, _ = make_offer(
         key,
-        repackage(reference(), tmp_path / "same", "2.0.0", {"description": "rebuilt"}),
+        repackage(reference(), tmp_path / "same", "2.1.0", {"description": "rebuilt"}),
         campaign_id="c-same",
     )
     # Same version, same model bytes: allowed (already running); different bytes would be refused.
@@ -223,7 +223,7 @@ def test_shadow_agreement_is_f1_against_the_active_model() -> None:
 def test_store_prunes_all_but_the_committed_and_previous(tmp_path: Path) -> None:
     store = ModelStore(tmp_path / "store")
     dirs = []
-    for version in ("2.1.0", "2.2.0", "2.3.0"):
+    for version in ("2.2.0", "2.3.0", "2.3.0"):
         data, sha, manifest = bundle_of(repackage(reference(), tmp_path / version, version))
         (tmp_path / f"{version}.zip").write_bytes(data)
         dirs.append(store.install(tmp_path / f"{version}.zip", manifest, sha))
