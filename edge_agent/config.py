@@ -202,6 +202,16 @@ class TrackerConfig(Section):
     )
     min_hits: Annotated[int, Field(ge=1)] = 4
     max_age: Annotated[int, Field(ge=1)] = 5
+    appearance_weight: Annotated[float, Field(ge=0)] = Field(
+        default=3.0,
+        description="distance match: cost of a detection's colour distance (0..1) from the track, in the "
+        "same units as the position cost (0 = position only)",
+    )
+    appearance_gate: Annotated[float, Field(ge=0, le=1)] = Field(
+        default=0.7,
+        description="a coasting track matches a detection beyond 4 sigma of its prediction only when their "
+        "colour distance (Bhattacharyya) is at most this",
+    )
     exit_margin: Annotated[float, Field(ge=0, le=0.2)] = Field(
         default=0.02,
         description="a missed track whose box is this close to the frame border, moving out, has left "

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edge_agent import appearance
 from edge_agent.capture import LatestFrame
 from edge_agent.config import CameraConfig, RuntimeConfig
 from edge_agent.model.decoders import Detection
@@ -146,7 +147,11 @@ class CameraPipeline:
             self.stats.cnn_frames += 1
             self._last_cnn_ts = frame.ts
             self._changed_since_cnn = False
-            update = self.tracker.update(self.detect(frame.image), frame.ts)
+            found = self.detect(frame.image)
+            features = None
+            if self.camera.tracker.appearance_weight > 0:
+                features = [appearance.describe(frame.image, d.box) for d in found]
+            update = self.tracker.update(found, frame.ts, features)
         else:
             active = [t for t in self.tracker.tracks if t.confirmed]
             update = TrackUpdate(active, [], [])

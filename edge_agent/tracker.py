@@ -1,11 +1,13 @@
-"""Multi-object tracker: constant-velocity Kalman filter per object, IoU-then-distance association.
+"""Multi-object tracker: constant-velocity Kalman filter per object, IoU or likelihood + colour association.
 
 SORT-style. Tiny int8 detectors (FOMO especially) give coarse, jittery boxes and miss objects for a
 frame or two, so association falls back to centroid distance when boxes do not overlap, a track must
 be seen ``min_hits`` times before it counts (no event from one false positive), and survives
 ``max_age`` missed inferences before it ends (no second event after a short miss) — unless it was last
 seen at the frame border moving out: then it has left, and coasting would only hand its id to the next
-object that enters there.
+object that enters there. Colours (``appearance``) add to the cost, as in DeepSORT, and keep a coasting
+track from reaching far onto an object that looks different: the usual way one object's track jumps
+onto another after an occlusion.
 Coordinates are normalised (0..1); time is in seconds, so velocity is independent of the frame rate.
 """
 
@@ -16,11 +18,15 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 
+import numpy as np
+
+from edge_agent import appearance
 from edge_agent.config import TrackerConfig
 from edge_agent.model.decoders import Detection
 
 Box = tuple[float, float, float, float]
 LABEL_SWITCH_NLL = 10.0  # distance-match cost of a label change, per unit of penalty (≈ 4.5 sigma)
+APPEARANCE_FREE_D2 = 16.0  # within 4 sigma of its prediction a coasting track needs no colour match
 
 
 def iou(a: Box, b: Box) -> float:
@@ -90,6 +96,7 @@ class Track:
     state_ts: float = 0.0  # time the Kalman state refers to
     left_frame: bool = False  # ended at the frame border moving out (not lost inside the view)
     first_box: Box | None = None  # where it was first detected (rules start from there on confirmation)
+    feature: np.ndarray | None = None  # colour histogram (appearance.describe), running average
 
     @property
     def label(self) -> str:
@@ -133,7 +140,9 @@ class Tracker:
         self._step = float("inf")  # shortest time between two inferences seen: the detect period
         self._skip_slack = 0.0
 
-    def _cost(self, track: Track, det: Detection, label: str) -> float | None:
+    def _cost(
+        self, track: Track, det: Detection, label: str, feature: np.ndarray | None = None
+    ) -> float | None:
         """Lower is better; None = no match. Labels may differ (detectors flicker), at a price."""
         penalty = 0.0 if det.label == label else 0.5
         if self.config.match == "iou":
@@ -152,9 +161,20 @@ class Tracker:
         cap = self.config.max_distance * (1.0 + 0.5 * track.misses) + self._skip_slack
         if d2 > self.config.gate or math.hypot(dx, dy) > cap:
             return None
-        return 0.5 * d2 + math.log(spread) + LABEL_SWITCH_NLL * penalty
+        look = 0.0  # colour distance, 0..1
+        if self.config.appearance_weight > 0 and feature is not None and track.feature is not None:
+            look = appearance.distance(track.feature, feature)
+            # A coasting track reaching beyond where it is expected (4 sigma) is how one object's track
+            # jumps onto another after an occlusion: there it must also look like the object it lost.
+            if track.misses and d2 > APPEARANCE_FREE_D2 and look > self.config.appearance_gate:
+                return None
+        return 0.5 * d2 + math.log(spread) + LABEL_SWITCH_NLL * penalty + self.config.appearance_weight * look
 
-    def update(self, detections: list[Detection], ts: float) -> TrackUpdate:
+    def update(
+        self, detections: list[Detection], ts: float, features: list[np.ndarray | None] | None = None
+    ) -> TrackUpdate:
+        """``features``: one ``appearance.describe`` per detection, or None (position only)."""
+        features = features if features is not None else [None] * len(detections)
         dt = 0.0 if self._last_ts is None else max(0.0, ts - self._last_ts)
         self._last_ts = ts
         if dt > 0:
@@ -169,7 +189,7 @@ class Tracker:
         for ti, track in enumerate(self.tracks):
             label = track.label  # a majority vote: computed once per track, not once per pair
             for di, det in enumerate(detections):
-                cost = self._cost(track, det, label)
+                cost = self._cost(track, det, label, features[di])
                 if cost is not None:
                     pairs.append((cost, ti, di))
         used_t: set[int] = set()
@@ -185,6 +205,7 @@ class Tracker:
             track.box, track.score, track.last_ts = det.box, det.score, ts
             track.best_score = max(track.best_score, det.score)
             track.labels[det.label] += 1
+            track.feature = appearance.blend(track.feature, features[di], 0.3)
             track.hits += 1
             track.misses = 0
             if not track.confirmed and track.hits >= self.config.min_hits:
@@ -217,6 +238,7 @@ class Tracker:
                 first_box=det.box,
             )
             track.labels[det.label] += 1
+            track.feature = features[di]
             if self.config.min_hits <= 1:
                 track.confirmed = True
                 started.append(track)
