@@ -12,6 +12,9 @@ and compares:
   video, zone and transition, within ``--tolerance`` seconds);
 - ``events_per_object``: object ``start`` events / true objects (tracks visible in ≥ 3 frames).
 
+``--perfect-detector`` feeds the agent the world's true boxes instead of the model's: the figures
+then are the tracker's and the rules' alone, and the gap to the real run is the detector's.
+
 Only a window of ``--duration`` seconds is scored, truth and agent alike: the agent runs ``--warmup``
 seconds before it and ``--tail`` seconds after it. A live camera has been running and keeps running, so
 neither its first second (tracks of objects already in view are not confirmed yet) nor an object entering
@@ -45,10 +48,11 @@ import numpy as np
 import yaml
 
 from edge_agent.config import CameraConfig, LineConfig, RuntimeConfig
+from edge_agent.model.decoders import Detection
 from edge_agent.pipeline import CameraPipeline
 from edge_agent.replay import replay
 from edge_agent.rules import RuleEvent
-from firmware_models.world import SyntheticVideo, TruthEvent
+from firmware_models.world import SyntheticVideo, TruthEvent, TruthObject
 from firmware_models.world.events import truth_events as world_truth_events
 from shared.payloads import EventKind, EventPhase
 
@@ -130,8 +134,25 @@ def visible_truth(video: SyntheticVideo, min_visible: float = 0.3, margin: float
     return world_truth_events(frames, video.lines, video.zones, margin)
 
 
+class PerfectDetector:
+    """The rendered frame's own objects as detections (those at least ``min_visible`` visible, occlusion
+    included): scores the tracker and rules alone, so what is left is theirs, not the detector's."""
+
+    ref = "world-truth"
+
+    def __init__(self, min_visible: float):
+        self.min_visible = min_visible
+        self.objects: list[TruthObject] = []  # the current frame's, set by ``rendered``
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        return [Detection(o.label, 1.0, o.bbox) for o in self.objects if o.visible >= self.min_visible]
+
+
 def rendered(
-    video: SyntheticVideo, every: int, seen: dict[int, dict[int, float]]
+    video: SyntheticVideo,
+    every: int,
+    seen: dict[int, dict[int, float]],
+    perfect: PerfectDetector | None = None,
 ) -> Iterator[np.ndarray | None]:
     """Every ``every``-th frame rendered (the rest ``None``, as the live capture skips them); records
     each object's visible share in ``seen`` (the renderer's, with occlusion)."""
@@ -141,6 +162,8 @@ def rendered(
             continue
         frame = video.frame(i)
         seen[i] = {o.track_id: o.visible for o in frame.objects}
+        if perfect is not None:
+            perfect.objects = frame.objects
         yield frame.image
 
 
@@ -268,6 +291,11 @@ def main(argv: list[str] | None = None) -> int:
         help="score events that happen while the object is hidden (occluded) like any other",
     )
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
+    parser.add_argument(
+        "--perfect-detector",
+        action="store_true",
+        help="feed the agent the world's true boxes instead of the model's: tracker and rules alone",
+    )
     parser.add_argument("--detect-fps", type=float, default=None, help="default: the agent's default")
     parser.add_argument(
         "--set",
@@ -294,9 +322,12 @@ def main(argv: list[str] | None = None) -> int:
         camera = camera_for(video, args.model, args.detect_fps, **parse_overrides(args.set))
         pipeline = CameraPipeline(camera, runtime, model)
         model = pipeline.model  # one session for every video
+        perfect = PerfectDetector(args.min_visible) if args.perfect_detector else None
+        if perfect is not None:
+            pipeline.swap_model(perfect)  # type: ignore[arg-type]  # duck-typed: detect() and ref
         every = stride(args.fps, pipeline.camera.detect_fps)
         seen: dict[int, dict[int, float]] = {}  # processed frame → track id → visible share (occlusion too)
-        result = replay(pipeline, rendered(video, every, seen), fps=args.fps, stride=every)
+        result = replay(pipeline, rendered(video, every, seen, perfect), fps=args.fps, stride=every)
         truth, unseen = visible_truth(video, args.min_visible, args.truth_margin), []
         if not args.count_unseen:
             unseen = [
@@ -347,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
         "truth_min_visible": args.min_visible,
         "truth_margin": args.truth_margin,
         "tolerance_s": args.tolerance,
-        "model": model.ref if model else None,
+        "model": PerfectDetector.ref if args.perfect_detector else model.ref if model else None,
         "per_video": per_video if not args.json else None,
     }
     summary = {k: v for k, v in summary.items() if v is not None}
