@@ -167,23 +167,30 @@ def rendered(
         yield frame.image
 
 
-def zone_matches(
-    pred: list[tuple[str, str, float]], truth: list[tuple[str, str, float]], tolerance: float
-) -> tuple[int, set[int]]:
-    """Greedy one-to-one matching of (zone, transition, t) by time distance: (matches, predictions used)."""
+Item = tuple[str, str, float]  # (line or zone name, direction or transition, time)
+
+
+def pairs(pred: list[Item], truth: list[Item], tolerance: float) -> dict[int, int]:
+    """Greedy one-to-one matching of (name, kind, t) by time distance: prediction index → truth index."""
     used: set[int] = set()
-    used_pred: set[int] = set()
-    for i, (zone, kind, t) in sorted(enumerate(pred), key=lambda e: e[1][2]):
+    out: dict[int, int] = {}
+    for i, (name, kind, t) in sorted(enumerate(pred), key=lambda e: e[1][2]):
         best, best_dt = None, tolerance
-        for j, (tz, tk, tt) in enumerate(truth):
-            if j in used or tz != zone or tk != kind:
+        for j, (tn, tk, tt) in enumerate(truth):
+            if j in used or tn != name or tk != kind:
                 continue
             if abs(tt - t) <= best_dt:
                 best, best_dt = j, abs(tt - t)
         if best is not None:
             used.add(best)
-            used_pred.add(i)
-    return len(used), used_pred
+            out[i] = best
+    return out
+
+
+def zone_matches(pred: list[Item], truth: list[Item], tolerance: float) -> tuple[int, set[int]]:
+    """Greedy one-to-one matching of (zone, transition, t) by time distance: (matches, predictions used)."""
+    matched = pairs(pred, truth, tolerance)
+    return len(matched), set(matched)
 
 
 def observable(
@@ -204,36 +211,66 @@ def evaluate(
     window: tuple[float, float] = (0.0, float("inf")),
     unseen: list[TruthEvent] | None = None,
 ) -> dict:
-    """Scores the events dated inside ``window`` (s, both ends included) against the truth in it.
+    """Scores the events of the ``window`` (s, both ends included) against the truth in it.
 
+    Predictions are matched to the truth over the whole run first, and a matched pair belongs to the
+    window when its *truth* does: a crossing at 41.9 s reported at 42.1 s is neither a miss inside the
+    window nor a false alarm outside it. Unmatched predictions and truth count where they happened.
     ``unseen`` truth events are don't-cares: a prediction matching one is neither right nor wrong, and
     missing one is no miss (a line count may be anywhere between the seen and the seen + unseen count).
     """
     since, until = window
-    events = [e for e in events if since <= e.ts <= until]
-    truth = [e for e in truth if since <= e.t <= until]
-    unseen = [e for e in unseen or [] if since <= e.t <= until]
-    pred_lines = Counter((e.line, e.direction) for e in events if e.kind is EventKind.LINE)
-    true_lines = Counter((e.name, e.direction) for e in truth if e.kind == "line")
-    maybe_lines = Counter((e.name, e.direction) for e in unseen if e.kind == "line")
+    unseen = unseen or []
+
+    def inside(t: float) -> bool:
+        return since <= t <= until
+
+    def placed(
+        pred: list[Item], seen: list[Item], maybe: list[Item]
+    ) -> tuple[dict[int, int], list[tuple[float, bool]]]:
+        """Matches with the seen truth, and per prediction the time that places it in or out of the
+        window (its truth's, when matched) and whether it is excused (it matches only a don't-care)."""
+        matched = pairs(pred, seen, tolerance)
+        rest = [i for i in range(len(pred)) if i not in matched]
+        excused = pairs([pred[i] for i in rest], maybe, tolerance)
+        times = [(t, False) for _, _, t in pred]
+        times = [(seen[matched[i]][2], False) if i in matched else times[i] for i in range(len(pred))]
+        for k, j in excused.items():
+            times[rest[k]] = (maybe[j][2], True)
+        return matched, times
+
+    def crossings(items: list[TruthEvent]) -> list[Item]:
+        return [(e.name, e.direction or "", e.t) for e in items if e.kind == "line"]
+
+    def transitions(items: list[TruthEvent]) -> list[Item]:
+        return [(e.name, e.kind, e.t) for e in items if e.kind in ("zone_enter", "zone_exit")]
+
+    # Lines: counts per (line, direction) in the window; a prediction is placed by its matched truth.
+    pred_crossings = [(e.line or "", e.direction or "", e.ts) for e in events if e.kind is EventKind.LINE]
+    _, line_times = placed(pred_crossings, crossings(truth), crossings(unseen))
+    pred_lines = Counter(
+        (n, d) for (n, d, _), (t, _) in zip(pred_crossings, line_times, strict=True) if inside(t)
+    )
+    true_lines = Counter((n, d) for n, d, t in crossings(truth) if inside(t))
+    maybe_lines = Counter((n, d) for n, d, t in crossings(unseen) if inside(t))
     keys = set(pred_lines) | set(true_lines) | set(maybe_lines)
 
-    def line_error(key: tuple[str | None, str | None]) -> int:
+    def line_error(key: tuple[str, str]) -> int:
         low, high = true_lines[key], true_lines[key] + maybe_lines[key]
         return max(0, low - pred_lines[key]) + max(0, pred_lines[key] - high)
 
-    def transitions(items: list[TruthEvent]) -> list[tuple[str, str, float]]:
-        return [(e.name, e.kind, e.t) for e in items if e.kind in ("zone_enter", "zone_exit")]
-
+    # Zones: one-to-one matches with the truth; a matched pair counts when its truth is in the window.
     pred_zones = [
         (e.zone or "", "zone_enter" if e.phase is EventPhase.START else "zone_exit", e.ts)
         for e in events
         if e.kind is EventKind.ZONE
     ]
     true_zones = transitions(truth)
-    matched, used = zone_matches(pred_zones, true_zones, tolerance)
-    rest = [p for i, p in enumerate(pred_zones) if i not in used]
-    _, excused = zone_matches(rest, transitions(unseen), tolerance)
+    matched, zone_times = placed(pred_zones, true_zones, transitions(unseen))
+    matched_in = sum(1 for j in matched.values() if inside(true_zones[j][2]))
+    false_in = sum(
+        1 for i, (t, excused) in enumerate(zone_times) if i not in matched and not excused and inside(t)
+    )
     return {
         "seed": video.seed,
         "line_abs_error": sum(line_error(k) for k in keys),
@@ -242,11 +279,13 @@ def evaluate(
         "line_counts": {
             f"{k[0]} {k[1]}": [pred_lines[k], true_lines[k], maybe_lines[k]] for k in sorted(keys)
         },
-        "zone_pred": len(pred_zones) - len(excused),
-        "zone_true": len(true_zones),
-        "zone_unseen": len(transitions(unseen)),
-        "zone_matched": matched,
-        "object_starts": sum(1 for e in events if e.kind is EventKind.OBJECT and e.phase is EventPhase.START),
+        "zone_pred": matched_in + false_in,
+        "zone_true": sum(1 for _, _, t in true_zones if inside(t)),
+        "zone_unseen": sum(1 for _, _, t in transitions(unseen) if inside(t)),
+        "zone_matched": matched_in,
+        "object_starts": sum(
+            1 for e in events if e.kind is EventKind.OBJECT and e.phase is EventPhase.START and inside(e.ts)
+        ),
         "objects_true": true_objects(video, window=window),
     }
 
