@@ -202,6 +202,12 @@ class TrackerConfig(Section):
     )
     min_hits: Annotated[int, Field(ge=1)] = 4
     max_age: Annotated[int, Field(ge=1)] = 5
+    max_lost: Annotated[int, Field(ge=0)] = Field(
+        default=6,
+        description="inferences a track missed for longer than max_age still waits, unseen by the rules, "
+        "for a detection that also matches its colours (an object back from behind a truck); 0 = end at "
+        "max_age",
+    )
     appearance_weight: Annotated[float, Field(ge=0)] = Field(
         default=3.0,
         description="distance match: cost of a detection's colour distance (0..1) from the track, in the "

@@ -91,9 +91,7 @@ class CameraPipeline:
     def _near_rule(self, ts: float) -> bool:
         """A confirmed track that is near a zone edge or line, or will reach one before the next inference."""
         motion = self.camera.motion
-        for track in self.tracker.tracks:
-            if not track.confirmed:
-                continue
+        for track in self.tracker.active():
             if self.rules.has_pending(track):
                 return True  # a crossing or zone change waits for observations on its new side
             now = self._anchor(track.box_at(ts))
@@ -111,10 +109,10 @@ class CameraPipeline:
             return True
         known = []
         r = self.camera.motion.track_radius
-        for track in self.tracker.tracks:
+        for track in self.tracker.active():
             # Only a track seen often enough to know its velocity can explain motion: a young track's
-            # prediction is too rough to find it again after a skipped inference.
-            if track.confirmed and track.hits >= self.camera.motion.known_hits:
+            # prediction is too rough to find it again after a skipped inference (nor can a lost one).
+            if track.hits >= self.camera.motion.known_hits:
                 # Where it is now and the trail it leaves in the running average (about 2 s).
                 now, before = track.box_at(ts, margin=r), track.box_at(max(track.first_ts, ts - 2.0), r)
                 known.append(
@@ -153,8 +151,7 @@ class CameraPipeline:
                 features = [appearance.describe(frame.image, d.box) for d in found]
             update = self.tracker.update(found, frame.ts, features)
         else:
-            active = [t for t in self.tracker.tracks if t.confirmed]
-            update = TrackUpdate(active, [], [])
+            update = TrackUpdate(self.tracker.active(), [], [])
         events = self.rules.process(update, frame.ts, tracked=run_cnn)
         self.stats.events += len(events)
         return events

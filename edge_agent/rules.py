@@ -58,7 +58,8 @@ class ZoneRule:
         self.polygon = np.array(config.polygon, dtype=np.float32)
         self.inside: dict[int, float] = {}  # track id → entered at
         self.seen: set[int] = set()
-        self.pending: dict[int, tuple[float, int]] = {}  # track → (first ts on the other side, frames)
+        self.pending: dict[int, tuple[float, int]] = {}  # track → (ts it crossed the edge, frames)
+        self.last: dict[int, tuple[float, float]] = {}  # track → (signed distance, ts) last observed
         self.loitered: set[int] = set()
         self.crowd_since: float | None = None
         self.crowd_active = False
@@ -175,6 +176,7 @@ class RuleEngine:
                     )
                 )
             zone.pending.pop(track.id, None)
+            zone.last.pop(track.id, None)
             zone.seen.discard(track.id)
             zone.loitered.discard(track.id)
         for line in self.lines.values():
@@ -282,10 +284,20 @@ class RuleEngine:
 
     def _zone_change(self, zone: ZoneRule, track: Track, d: float, ts: float) -> list[RuleEvent]:
         was_inside = track.id in zone.inside
+        before = zone.last.get(track.id)
+        zone.last[track.id] = (d, ts)
         if (d >= 0) == was_inside:
             zone.pending.pop(track.id, None)
             return []
-        since, frames = zone.pending.get(track.id, (ts, 0))
+        if track.id in zone.pending:
+            since, frames = zone.pending[track.id]
+        else:
+            # Dated when the anchor crossed the edge, interpolated between the last observation on the
+            # old side and this one: after an occlusion or skipped inferences that gap can be seconds.
+            since, frames = ts, 0
+            if before is not None and (before[0] >= 0) == was_inside:
+                d0, t0 = before
+                since = t0 + (ts - t0) * abs(d0) / max(abs(d0) + abs(d), 1e-9)
         frames += 1
         zone.pending[track.id] = (since, frames)
         if frames < self.camera.events.min_zone_frames or abs(d) < zone.config.margin:

@@ -27,6 +27,8 @@ from edge_agent.model.decoders import Detection
 Box = tuple[float, float, float, float]
 LABEL_SWITCH_NLL = 10.0  # distance-match cost of a label change, per unit of penalty (≈ 4.5 sigma)
 APPEARANCE_FREE_D2 = 16.0  # within 4 sigma of its prediction a coasting track needs no colour match
+# A track missed once may just have lost one frame's detection to a neighbour: twins need two misses.
+TWIN_MIN_MISSES = 2
 
 
 def iou(a: Box, b: Box) -> float:
@@ -97,6 +99,7 @@ class Track:
     left_frame: bool = False  # ended at the frame border moving out (not lost inside the view)
     first_box: Box | None = None  # where it was first detected (rules start from there on confirmation)
     feature: np.ndarray | None = None  # colour histogram (appearance.describe), running average
+    lost: bool = False  # missed longer than max_age: waits for a look-alike detection, unseen by the rules
 
     @property
     def label(self) -> str:
@@ -117,6 +120,17 @@ class Track:
         cx, cy = cx + vx * dt, cy + vy * dt
         w, h = (self.box[2] - self.box[0]) / 2 + margin, (self.box[3] - self.box[1]) / 2 + margin
         return (cx - w, cy - h, cx + w, cy + h)
+
+    def take_over(self, young: Track) -> None:
+        """Continue as ``young``, a new track of this same object (``young`` never reported anything)."""
+        self.kf, self.box, self.score, self.last_ts = young.kf, young.box, young.score, young.last_ts
+        self.state_ts = young.state_ts
+        self.best_score = max(self.best_score, young.best_score)
+        self.labels.update(young.labels)
+        self.feature = appearance.blend(self.feature, young.feature, 0.5)
+        self.hits += young.hits
+        self.misses = 0
+        self.lost = False
 
     def predicted_box(self) -> Box:
         cx, cy = self.center
@@ -168,6 +182,8 @@ class Tracker:
             # jumps onto another after an occlusion: there it must also look like the object it lost.
             if track.misses and d2 > APPEARANCE_FREE_D2 and look > self.config.appearance_gate:
                 return None
+        if track.lost and (feature is None or track.feature is None or look > self.config.appearance_gate):
+            return None  # lost: only a detection that also looks like it brings it back
         return 0.5 * d2 + math.log(spread) + LABEL_SWITCH_NLL * penalty + self.config.appearance_weight * look
 
     def update(
@@ -208,6 +224,7 @@ class Tracker:
             track.feature = appearance.blend(track.feature, features[di], 0.3)
             track.hits += 1
             track.misses = 0
+            track.lost = False
             if not track.confirmed and track.hits >= self.config.min_hits:
                 track.confirmed = True
                 started.append(track)
@@ -217,7 +234,11 @@ class Tracker:
             if ti not in used_t:
                 track.misses += 1
                 track.left_frame = self._leaving(track)
-                if track.left_frame or track.misses > (self.config.max_age if track.confirmed else 1):
+                track.lost = track.confirmed and track.misses > self.config.max_age
+                # Only a track with colours can be recognised once lost; without, it ends at max_age.
+                lost_for = self.config.max_lost if track.feature is not None else 0
+                limit = self.config.max_age + lost_for if track.confirmed else 1
+                if track.left_frame or track.misses > limit:
                     if track.confirmed:
                         ended.append(track)
                     continue
@@ -243,8 +264,41 @@ class Tracker:
                 track.confirmed = True
                 started.append(track)
             kept.append(track)
+        for track in list(started):
+            twin = self._twin(track, kept)
+            if twin is not None:
+                twin.take_over(track)
+                started.remove(track)
+                kept.remove(track)
         self.tracks = kept
-        return TrackUpdate([t for t in kept if t.confirmed], started, ended)
+        return TrackUpdate(self.active(), started, ended)
+
+    def active(self) -> list[Track]:
+        """Confirmed tracks the rules follow: lost ones wait unseen (their last position stays theirs)."""
+        return [t for t in self.tracks if t.confirmed and not t.lost]
+
+    def _twin(self, young: Track, tracks: list[Track]) -> Track | None:
+        """The confirmed track that lost the object ``young`` (confirmed just now) is: same label and
+        colours, missed for ``TWIN_MIN_MISSES`` inferences, within reach of its prediction (``max_distance``,
+        growing by ``skip_speed`` per second since it was last seen). The object came back outside the
+        association gate (after an occlusion, or ahead of a lagging prediction) and started a new track;
+        without this it would be a second object start and a second zone entry."""
+        if young.feature is None:
+            return None
+        best, best_d = None, float("inf")
+        for old in tracks:
+            if (
+                not old.confirmed
+                or old.misses < TWIN_MIN_MISSES
+                or old.label != young.label
+                or appearance.distance(old.feature, young.feature) > self.config.appearance_gate
+            ):
+                continue
+            d = math.dist(old.center, young.center)
+            reach = self.config.max_distance + self.config.skip_speed * (young.last_ts - old.last_ts)
+            if d <= reach and d < best_d:
+                best, best_d = old, d
+        return best
 
     def _leaving(self, track: Track) -> bool:
         """Undetected at the frame border and moving out of it (or predicted outside): it has left."""

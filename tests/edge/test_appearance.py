@@ -58,3 +58,54 @@ def test_a_coasting_track_reaching_far_takes_only_a_detection_that_looks_like_it
     assert coasting_then(painted(BLUE), weight=0.0)  # position alone: the blue one is taken
     assert not coasting_then(painted(BLUE), weight=3.0)  # someone else: a new track
     assert coasting_then(painted(RED), weight=3.0)  # the red person found again
+
+
+def red_person_then(gap: int, detection: tuple[float, float], colour: np.ndarray | None, **config):
+    """A red person walks right for 1 s, is hidden ``gap`` inferences, then a detection at ``detection``
+    (centre) with ``colour`` keeps coming for 6 inferences. Returns (tracker, first track id, updates)."""
+    tracker = Tracker(TrackerConfig(**config))
+    red = painted(RED)
+    for i in range(10):
+        x = 0.3 + 0.01 * i
+        update = tracker.update([Detection("person", 0.9, (x - 0.02, 0.48, x + 0.02, 0.52))], i / 10, [red])
+    first = update.active[0].id
+    ts = 0.9
+    updates = []
+    for _ in range(gap):
+        ts += 0.1
+        updates.append(tracker.update([], ts, []))
+    cx, cy = detection
+    for k in range(6):
+        ts += 0.1
+        x = cx + 0.01 * k
+        box = (x - 0.02, cy - 0.02, x + 0.02, cy + 0.02)
+        updates.append(tracker.update([Detection("person", 0.9, box)], ts, [colour]))
+    return tracker, first, updates
+
+
+def test_a_lost_track_waits_unseen_and_comes_back_only_for_a_look_alike():
+    # Hidden 8 inferences (max_age 5): lost, so the rules no longer see it, but not ended.
+    tracker, first, updates = red_person_then(8, (0.48, 0.5), painted(RED), max_age=5, max_lost=6)
+    assert all(t.id != first for t in updates[6].active) and not any(u.ended for u in updates[:8])
+    assert any(t.id == first and not t.lost for t in updates[-1].active)  # the red person, back
+    assert not any(u.started for u in updates)  # ... and no second object start
+    # Someone blue there instead: a new object; the lost track ends after max_age + max_lost misses.
+    tracker, first, updates = red_person_then(8, (0.48, 0.5), painted(BLUE), max_age=5, max_lost=6)
+    assert [t.id for u in updates for t in u.ended] == [first]
+    assert len([t for u in updates for t in u.started]) == 1
+    # max_lost 0: ended at max_age, as before.
+    tracker, first, updates = red_person_then(8, (0.48, 0.5), painted(RED), max_age=5, max_lost=0)
+    assert [t.id for t in updates[5].ended] == [first]
+
+
+def test_a_new_track_of_a_lost_object_is_merged_into_it():
+    # Found again 0.15 off its path after 3 missed inferences: outside the association gate, so a new
+    # track starts; when it is confirmed, it turns out to be the coasting red person and continues it.
+    tracker, first, updates = red_person_then(3, (0.5, 0.62), painted(RED), max_age=5, max_lost=6)
+    assert not any(u.started for u in updates)
+    assert [t.id for t in updates[-1].active] == [first] and len(tracker.tracks) == 1
+    # A blue one there is someone else: its own start, and the red track keeps coasting.
+    tracker, first, updates = red_person_then(3, (0.5, 0.62), painted(BLUE), max_age=5, max_lost=6)
+    started = [t.id for u in updates for t in u.started]
+    assert len(started) == 1 and started[0] != first
+    assert any(t.id == first and t.misses > 0 for t in tracker.tracks)

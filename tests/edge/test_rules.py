@@ -163,7 +163,9 @@ def test_an_object_leaving_at_the_border_ends_at_once_and_the_next_one_there_is_
 def test_an_object_lost_inside_a_zone_and_found_again_stays_inside():
     path = walk(0.1, 0.5, 0.4, 0.5, 10) + [None] * 12 + walk(0.42, 0.5, 0.9, 0.5, 15)  # hidden 1.2 s
     zone = [(e.phase, round(e.ts, 1)) for e in run(camera(zones=BOX), [path]) if e.kind is EventKind.ZONE]
-    assert zone == [(EventPhase.START, 0.4), (EventPhase.END, 3.4)]
+    # Dated where the walk crosses the edges (x = 0.2 at 0.3 s, x = 0.8 at 3.31 s), interpolated between
+    # the observations either side.
+    assert zone == [(EventPhase.START, 0.3), (EventPhase.END, 3.3)]
     no_handoff = camera(zones=BOX, events={"zone_handoff_s": 0})
     phases = [e.phase for e in run(no_handoff, [path]) if e.kind is EventKind.ZONE]
     assert phases == [EventPhase.START, EventPhase.END, EventPhase.START, EventPhase.END]
@@ -178,3 +180,11 @@ def test_a_line_crossed_just_before_leaving_the_frame_counts():
     lines = [{"name": "edge", "a": [0.9, 0.0], "b": [0.9, 1.0], "positive": "B->A", "negative": "A->B"}]
     events = run(camera(lines=lines), [walk(0.7, 0.5, 0.95, 0.5, 5)])  # one frame past it, then gone
     assert [e.direction for e in events if e.kind is EventKind.LINE] == ["A->B"]
+
+
+def test_a_zone_entered_while_hidden_is_dated_when_the_path_crossed_its_edge():
+    # Seen outside until x = 0.16 (0.6 s), hidden 4 inferences, seen again inside from x = 0.3 (1.1 s):
+    # the path crossed x = 0.2 around 0.74 s, not when it was next seen.
+    path = walk(0.1, 0.5, 0.16, 0.5, 7) + [None] * 4 + walk(0.3, 0.5, 0.5, 0.5, 10)
+    zone = [(e.phase, e.ts) for e in run(camera(zones=BOX), [path]) if e.kind is EventKind.ZONE]
+    assert zone[0][0] is EventPhase.START and 0.6 < zone[0][1] < 0.95
