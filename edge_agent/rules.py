@@ -52,6 +52,11 @@ def first_anchor(track: Track, anchor: str) -> tuple[float, float] | None:
     return (x1 + x2) / 2, y2 if anchor == "bottom" else (y1 + y2) / 2
 
 
+Observation = tuple[tuple[float, float], float, float]  # anchor point, signed zone distance, ts
+
+PASS_SAMPLES = 16  # points tested along an unobserved path through a zone
+
+
 class ZoneRule:
     def __init__(self, config: ZoneConfig):
         self.config = config
@@ -59,7 +64,7 @@ class ZoneRule:
         self.inside: dict[int, float] = {}  # track id → entered at
         self.seen: set[int] = set()
         self.pending: dict[int, tuple[float, int]] = {}  # track → (ts it crossed the edge, frames)
-        self.last: dict[int, tuple[float, float]] = {}  # track → (signed distance, ts) last observed
+        self.last: dict[int, Observation] = {}  # track → where it was last observed
         self.loitered: set[int] = set()
         self.crowd_since: float | None = None
         self.crowd_active = False
@@ -280,14 +285,18 @@ class RuleEngine:
                             EventKind.ZONE, EventPhase.START, track, track.first_ts, zone=zone.config.name
                         )
                     )
-        return events + self._zone_change(zone, track, d, ts)
+        return events + self._zone_change(zone, track, anchor_point(track, self.anchor), d, ts)
 
-    def _zone_change(self, zone: ZoneRule, track: Track, d: float, ts: float) -> list[RuleEvent]:
+    def _zone_change(
+        self, zone: ZoneRule, track: Track, point: tuple[float, float], d: float, ts: float
+    ) -> list[RuleEvent]:
         was_inside = track.id in zone.inside
         before = zone.last.get(track.id)
-        zone.last[track.id] = (d, ts)
+        zone.last[track.id] = (point, d, ts)
         if (d >= 0) == was_inside:
             zone.pending.pop(track.id, None)
+            if not was_inside and before is not None and track.id not in zone.pending:
+                return self._passed_through(zone, track, before, (point, d, ts))
             return []
         if track.id in zone.pending:
             since, frames = zone.pending[track.id]
@@ -295,8 +304,8 @@ class RuleEngine:
             # Dated when the anchor crossed the edge, interpolated between the last observation on the
             # old side and this one: after an occlusion or skipped inferences that gap can be seconds.
             since, frames = ts, 0
-            if before is not None and (before[0] >= 0) == was_inside:
-                d0, t0 = before
+            if before is not None and (before[1] >= 0) == was_inside:
+                _, d0, t0 = before
                 since = t0 + (ts - t0) * abs(d0) / max(abs(d0) + abs(d), 1e-9)
         frames += 1
         zone.pending[track.id] = (since, frames)
@@ -317,6 +326,40 @@ class RuleEngine:
                 zone=zone.config.name,
                 value=round(since - entered, 3),
             )
+        ]
+
+    def _passed_through(
+        self, zone: ZoneRule, track: Track, before: Observation, now: Observation
+    ) -> list[RuleEvent]:
+        """Seen outside, unseen for a while, seen outside again: did the path between go through the zone?
+        A car hidden behind a truck while it crosses a zone still entered and left it (at least
+        ``margin`` deep); both events are dated where the straight path crosses the edge."""
+        (p0, d0, t0), (p1, d1, t1) = before, now
+        if math.dist(p0, p1) < abs(d0) + abs(d1) + 2 * zone.config.margin:
+            return []  # too short to reach ``margin`` inside from both ends
+        fractions = [k / PASS_SAMPLES for k in range(PASS_SAMPLES + 1)]
+        depth = [zone.distance((p0[0] + (p1[0] - p0[0]) * f, p0[1] + (p1[1] - p0[1]) * f)) for f in fractions]
+        inside = [k for k, v in enumerate(depth) if v >= 0]
+        if not inside or max(depth) < zone.config.margin:
+            return []
+
+        def crossing(k_out: int, k_in: int) -> float:
+            f = fractions[k_out] + (fractions[k_in] - fractions[k_out]) * abs(depth[k_out]) / max(
+                abs(depth[k_out]) + abs(depth[k_in]), 1e-9
+            )
+            return round(t0 + (t1 - t0) * f, 3)
+
+        entered, left = crossing(inside[0] - 1, inside[0]), crossing(inside[-1] + 1, inside[-1])
+        return [
+            RuleEvent(EventKind.ZONE, EventPhase.START, track, entered, zone=zone.config.name),
+            RuleEvent(
+                EventKind.ZONE,
+                EventPhase.END,
+                track,
+                left,
+                zone=zone.config.name,
+                value=round(left - entered, 3),
+            ),
         ]
 
     def _crowd(self, zone: ZoneRule, by_id: dict[int, Track], ts: float) -> list[RuleEvent]:

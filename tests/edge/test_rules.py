@@ -188,3 +188,17 @@ def test_a_zone_entered_while_hidden_is_dated_when_the_path_crossed_its_edge():
     path = walk(0.1, 0.5, 0.16, 0.5, 7) + [None] * 4 + walk(0.3, 0.5, 0.5, 0.5, 10)
     zone = [(e.phase, e.ts) for e in run(camera(zones=BOX), [path]) if e.kind is EventKind.ZONE]
     assert zone[0][0] is EventPhase.START and 0.6 < zone[0][1] < 0.95
+
+
+def test_a_zone_crossed_while_hidden_is_entered_and_left():
+    # Seen left of a narrow zone until 0.9 s (x = 0.4), hidden while it crosses x = 0.45..0.55, seen
+    # again right of it from 1.5 s (x = 0.6): it went through, entering ~1.05 s and leaving ~1.35 s.
+    narrow = [{"name": "strip", "polygon": [[0.45, 0.2], [0.55, 0.2], [0.55, 0.8], [0.45, 0.8]]}]
+    step = 0.3 / 9
+    path = walk(0.1, 0.5, 0.4, 0.5, 10) + [None] * 5 + walk(0.6, 0.5, 0.6 + 9 * step, 0.5, 10)
+    zone = [(e.phase, e.ts) for e in run(camera(zones=narrow), [path]) if e.kind is EventKind.ZONE]
+    assert [phase for phase, _ in zone] == [EventPhase.START, EventPhase.END]
+    assert abs(zone[0][1] - 1.05) <= 0.15 and abs(zone[1][1] - 1.35) <= 0.15
+    # Passing beside it (below the strip) is no visit.
+    beside = walk(0.1, 0.9, 0.4, 0.9, 10) + [None] * 5 + walk(0.6, 0.9, 0.9, 0.9, 10)
+    assert not [e for e in run(camera(zones=narrow), [beside]) if e.kind is EventKind.ZONE]
