@@ -63,7 +63,8 @@ class ZoneRule:
         self.polygon = np.array(config.polygon, dtype=np.float32)
         self.inside: dict[int, float] = {}  # track id → entered at
         self.seen: set[int] = set()
-        self.pending: dict[int, tuple[float, int]] = {}  # track → (ts it crossed the edge, frames)
+        # track → (ts it crossed the edge, observations on the new side, one of them beyond margin?)
+        self.pending: dict[int, tuple[float, int, bool]] = {}
         self.last: dict[int, Observation] = {}  # track → where it was last observed
         self.loitered: set[int] = set()
         self.crowd_since: float | None = None
@@ -294,22 +295,22 @@ class RuleEngine:
         before = zone.last.get(track.id)
         zone.last[track.id] = (point, d, ts)
         if (d >= 0) == was_inside:
-            zone.pending.pop(track.id, None)
-            if not was_inside and before is not None and track.id not in zone.pending:
+            undecided = zone.pending.pop(track.id, None)
+            if not was_inside and before is not None and undecided is None:
                 return self._passed_through(zone, track, before, (point, d, ts))
             return []
         if track.id in zone.pending:
-            since, frames = zone.pending[track.id]
+            since, frames, deep = zone.pending[track.id]
         else:
             # Dated when the anchor crossed the edge, interpolated between the last observation on the
             # old side and this one: after an occlusion or skipped inferences that gap can be seconds.
-            since, frames = ts, 0
+            since, frames, deep = ts, 0, False
             if before is not None and (before[1] >= 0) == was_inside:
                 _, d0, t0 = before
-                since = t0 + (ts - t0) * abs(d0) / max(abs(d0) + abs(d), 1e-9)
-        frames += 1
-        zone.pending[track.id] = (since, frames)
-        if frames < self.camera.events.min_zone_frames or abs(d) < zone.config.margin:
+                since = round(t0 + (ts - t0) * abs(d0) / max(abs(d0) + abs(d), 1e-9), 3)
+        frames, deep = frames + 1, deep or abs(d) >= zone.config.margin
+        zone.pending[track.id] = (since, frames, deep)
+        if frames < self.camera.events.min_zone_frames or not deep:
             return []
         del zone.pending[track.id]
         if not was_inside:
