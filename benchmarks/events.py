@@ -27,8 +27,10 @@ which follows a sliver of a truck until its last pixel leaves), with the rules' 
 (``--truth-margin``, the default ``margin`` of lines and zones, 0.02): a crossing or zone change is true
 once the centroid is that far past the edge, dated when it crossed. Without it, a person walking along
 the crosswalk line "crosses" it each time the centroid wobbles over it (3 of 168 true crossings on the
-reported seeds) — events a debounced rule is defined not to report. Tune settings with ``--first-seed``
-on another seed range than the reported one.
+reported seeds) — events a debounced rule is defined not to report. Events are matched to the truth
+over the whole run and a matched pair is scored where its truth falls, so an event reported just across
+the window's edge from its truth is neither a miss nor a false alarm. Tune settings with
+``--first-seed`` on another seed range than the reported one.
 
 Last line: one JSON object with those four keys (+ details). Goals: line_count_error ≤ 0.05, zone
 precision and recall ≥ 0.95, events_per_object ≤ 1.1.
