@@ -37,6 +37,17 @@ class RuleEvent:
     attributes: dict[str, Any] = field(default_factory=dict)
 
 
+def zone_entry(zone: ZoneRule, track: Track, ts: float) -> RuleEvent:
+    return RuleEvent(EventKind.ZONE, EventPhase.START, track, ts, zone=zone.config.name)
+
+
+def zone_exit(zone: ZoneRule, track: Track, ts: float, since: float) -> RuleEvent:
+    """The exit event: ``value`` is the dwell since ``since``, the time it entered."""
+    return RuleEvent(
+        EventKind.ZONE, EventPhase.END, track, ts, zone=zone.config.name, value=round(ts - since, 3)
+    )
+
+
 def anchor_point(track: Track, anchor: str) -> tuple[float, float]:
     cx, cy = track.center
     if anchor == "bottom":
@@ -170,17 +181,7 @@ class RuleEngine:
             if track.id in zone.inside and not track.left_frame and self.camera.events.zone_handoff_s > 0:
                 zone.held.append((track, zone.inside.pop(track.id)))
             elif track.id in zone.inside:
-                entered = zone.inside.pop(track.id)
-                events.append(
-                    RuleEvent(
-                        EventKind.ZONE,
-                        EventPhase.END,
-                        track,
-                        ts,
-                        zone=zone.config.name,
-                        value=round(ts - entered, 3),
-                    )
-                )
+                events.append(zone_exit(zone, track, ts, zone.inside.pop(track.id)))
             zone.pending.pop(track.id, None)
             zone.last.pop(track.id, None)
             zone.seen.discard(track.id)
@@ -213,17 +214,7 @@ class RuleEngine:
         if not due:
             return []
         zone.held = [(t, e) for t, e in zone.held if ts - t.last_ts <= self.camera.events.zone_handoff_s]
-        return [
-            RuleEvent(
-                EventKind.ZONE,
-                EventPhase.END,
-                track,
-                track.last_ts,
-                zone=zone.config.name,
-                value=round(track.last_ts - entered, 3),
-            )
-            for track, entered in due
-        ]
+        return [zone_exit(zone, track, track.last_ts, since) for track, since in due]
 
     def _take_over(self, zone: ZoneRule, track: Track) -> float | None:
         """Entry time of the held stay that ``track`` (first seen inside) continues, if any: the nearest
@@ -281,11 +272,7 @@ class RuleEngine:
                     zone.inside[track.id] = resumed
                 else:
                     zone.inside[track.id] = track.first_ts
-                    events.append(
-                        RuleEvent(
-                            EventKind.ZONE, EventPhase.START, track, track.first_ts, zone=zone.config.name
-                        )
-                    )
+                    events.append(zone_entry(zone, track, track.first_ts))
         return events + self._zone_change(zone, track, anchor_point(track, self.anchor), d, ts)
 
     def _zone_change(
@@ -315,19 +302,9 @@ class RuleEngine:
         del zone.pending[track.id]
         if not was_inside:
             zone.inside[track.id] = since
-            return [RuleEvent(EventKind.ZONE, EventPhase.START, track, since, zone=zone.config.name)]
-        entered = zone.inside.pop(track.id)
+            return [zone_entry(zone, track, since)]
         zone.loitered.discard(track.id)
-        return [
-            RuleEvent(
-                EventKind.ZONE,
-                EventPhase.END,
-                track,
-                since,
-                zone=zone.config.name,
-                value=round(since - entered, 3),
-            )
-        ]
+        return [zone_exit(zone, track, since, zone.inside.pop(track.id))]
 
     def _passed_through(
         self, zone: ZoneRule, track: Track, before: Observation, now: Observation
@@ -350,17 +327,10 @@ class RuleEngine:
             )
             return round(t0 + (t1 - t0) * f, 3)
 
-        entered, left = crossing(inside[0] - 1, inside[0]), crossing(inside[-1] + 1, inside[-1])
+        entered = crossing(inside[0] - 1, inside[0])
         return [
-            RuleEvent(EventKind.ZONE, EventPhase.START, track, entered, zone=zone.config.name),
-            RuleEvent(
-                EventKind.ZONE,
-                EventPhase.END,
-                track,
-                left,
-                zone=zone.config.name,
-                value=round(left - entered, 3),
-            ),
+            zone_entry(zone, track, entered),
+            zone_exit(zone, track, crossing(inside[-1] + 1, inside[-1]), entered),
         ]
 
     def _crowd(self, zone: ZoneRule, by_id: dict[int, Track], ts: float) -> list[RuleEvent]:
