@@ -7,7 +7,10 @@ be seen ``min_hits`` times before it counts (no event from one false positive), 
 seen at the frame border moving out: then it has left, and coasting would only hand its id to the next
 object that enters there. Colours (``appearance``) add to the cost, as in DeepSORT, and keep a coasting
 track from reaching far onto an object that looks different: the usual way one object's track jumps
-onto another after an occlusion.
+onto another after an occlusion. They also let an object hidden longer than ``max_age`` be recognised:
+a lost track waits ``max_lost`` more inferences, unseen by the rules, for a detection of its colours,
+and a new track confirmed where a lost one was expected, looking like it, is that object (a twin) and
+continues the old track instead of counting it twice.
 Coordinates are normalised (0..1); time is in seconds, so velocity is independent of the frame rate.
 """
 
