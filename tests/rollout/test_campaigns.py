@@ -67,14 +67,18 @@ def test_canary_then_two_waves_reach_every_device(
     assert "completed" in page and "6/6 active (100.0%)" in page
     assert len(re.findall(r'<span class="percent">100.0%</span>', page)) == 3
 
+    # Read in one script call: the page replaces the element as it updates, so a reference found first
+    # can be stale by the time its text is asked for.
+    progress = "return (document.getElementById('campaign-progress') || {}).textContent || ''"
     wait_for(
-        lambda: "6/6 active (100.0%)" in browser.find_element(By.ID, "campaign-progress").text,
+        lambda: "6/6 active (100.0%)" in browser.execute_script(progress),
         what="the open page to follow the campaign to 100%",
     )
     assert browser.execute_script("return document.body.dataset.loadedOnce") == "yes", "updated in place"
-    waves = browser.find_elements(By.CSS_SELECTOR, "#waves tbody tr")
-    assert [row.find_element(By.CLASS_NAME, "percent").text for row in waves] == ["100.0%"] * 3
-    assert browser.find_element(By.ID, "campaign-state").text == "completed"
+    waves = "return [...document.querySelectorAll('#waves tbody tr .percent')].map(e => e.textContent.trim())"
+    assert browser.execute_script(waves) == ["100.0%"] * 3
+    state = "return document.getElementById('campaign-state').textContent.trim()"
+    assert browser.execute_script(state) == "completed"
     artifacts = REPO / "test-artifacts" / "rollout"
     artifacts.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(artifacts / "campaign-completed.png"))
