@@ -235,8 +235,7 @@ def evaluate(
         matched = pairs(pred, seen, tolerance)
         rest = [i for i in range(len(pred)) if i not in matched]
         excused = pairs([pred[i] for i in rest], maybe, tolerance)
-        times = [(t, False) for _, _, t in pred]
-        times = [(seen[matched[i]][2], False) if i in matched else times[i] for i in range(len(pred))]
+        times = [(seen[matched[i]][2] if i in matched else t, False) for i, (_, _, t) in enumerate(pred)]
         for k, j in excused.items():
             times[rest[k]] = (maybe[j][2], True)
         return matched, times
