@@ -64,7 +64,7 @@ def fill(engine, events: int) -> None:
     with engine.begin() as conn:
         for d in range(DEVICES):
             conn.execute(text("INSERT INTO devices (id, first_seen, last_seen, state, model, agent_version, "
-                              "fps) VALUES (:id, :t0, :now, :state, 'fomo-street@2.1.0', '0.1.0', 9.5)"),
+                              "fps) VALUES (:id, :t0, :now, :state, 'fomo-street@2.1.1', '0.1.0', 9.5)"),
                          {"id": f"cam-{d}", "t0": t0, "now": now, "state": "online" if d % 5 else "offline"})
     chunk = 200_000
     for start in range(0, events, chunk):

@@ -19,7 +19,7 @@ from shared.manifest import DecoderSpec, DecoderType, ModelManifest, OutputSpec,
 
 from .card import write_card
 from .data import classifier_dataset, fomo_dataset
-from .evaluate import EvalSet, compare, eval_set, predict, tune_threshold, write_report
+from .evaluate import EvalSet, compare, eval_set, predict, tune_grouping, tune_threshold, write_report
 from .golden import write_golden
 from .quantize import quantize_model
 from .reference import ReferenceModel
@@ -114,16 +114,35 @@ def build(
     )
     timings["quantize_s"] = time.perf_counter() - t0
 
+    return finish(ref, manifest, fp32_path, int8_path, quant, docs_dir, latency_runs, timings)
+
+
+def finish(
+    ref: ReferenceModel,
+    manifest: ModelManifest,
+    fp32_path: Path,
+    int8_path: Path,
+    quant: dict[str, Any],
+    docs_dir: Path | None = None,
+    latency_runs: int = 300,
+    timings: dict[str, float] | None = None,
+    provenance: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """From quantized files to a release: tune the decoder on validation frames, evaluate on held-out
+    frames, write golden outputs, manifest, report and card. Returns the evaluation report."""
+    out_dir = int8_path.parent
+    docs_dir = Path(docs_dir or DOCS_DIR)
+    s = seeds(ref)
+    timings = dict(timings or {})
     val = eval_set(manifest, count=ref.val_count, seed=s["val"])
-    threshold = 0.5
     if ref.kind == "fomo":
-        threshold, val_metric = tune_threshold(
-            manifest, predict(int8_path, manifest, val.frames, "tune"), val
-        )
+        val_outputs = predict(int8_path, manifest, val.frames, "tune")
+        threshold, val_metric = tune_threshold(manifest, val_outputs, val)
         log.info("tuned score_threshold %.2f (validation centroid F1 %.4f)", threshold, val_metric)
-    manifest = manifest.model_copy(
-        update={"decoder": manifest.decoder.model_copy(update={"score_threshold": threshold})}
-    )
+        decoder = manifest.decoder.model_copy(update={"score_threshold": threshold})
+        manifest = manifest.model_copy(update={"decoder": decoder})
+        params = {**manifest.decoder.params, **tune_grouping(manifest, val_outputs, val)}
+        manifest = manifest.model_copy(update={"decoder": decoder.model_copy(update={"params": params})})
     _refresh_metadata(manifest, fp32_path, int8_path)
 
     t0 = time.perf_counter()
@@ -132,6 +151,7 @@ def build(
     timings["evaluate_s"] = time.perf_counter() - t0
     report["build"] = {k: round(v, 1) for k, v in timings.items()}
     report["build"].update({"train_samples": ref.train_count, "epochs": ref.epochs, "seeds": s})
+    report["build"].update(provenance or {})
     write_report(report, out_dir / "eval.json", out_dir / "eval.png")
 
     # Tolerance for other CPUs' int8 kernels (rounding can differ by one step): logits vs probabilities.
@@ -161,6 +181,21 @@ def build(
     (out_dir / "manifest.json").write_text(manifest.to_json())
     write_card(manifest, report, docs_dir / f"{ref.name}.md")
     return report
+
+
+def retune(ref: ReferenceModel, out_dir: Path | None = None, docs_dir: Path | None = None) -> dict[str, Any]:
+    """A decoder-only release of a built reference model: the same trained, quantized weights, the
+    decoder re-tuned and everything re-evaluated under ``ref.version`` (no training, minutes not hours)."""
+    out_dir = Path(out_dir or ref.directory)
+    old = ModelManifest.model_validate_json((out_dir / "manifest.json").read_text())
+    if old.version == ref.version:
+        raise ValueError(f"{ref.name} is already {ref.version}: bump the version for new decoder settings")
+    quant = {k: v for k, v in old.quantization.items() if not k.startswith("fp32_")}
+    fp32_path = out_dir / old.quantization.get("fp32_file", "model.fp32.onnx")
+    provenance = {"retuned_from": old.version, "weights_sha256": old.quantization.get("fp32_sha256")}
+    return finish(
+        ref, base_manifest(ref), fp32_path, out_dir / old.file, quant, docs_dir, provenance=provenance
+    )
 
 
 def _refresh_metadata(manifest: ModelManifest, *paths: Path) -> None:

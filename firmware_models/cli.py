@@ -1,6 +1,6 @@
 """``python -m firmware_models <command>``: the whole model toolchain behind one CLI.
 
-Commands: render, train, export, quantize, evaluate, card, check-manifest, build-all.
+Commands: render, train, export, quantize, evaluate, card, check-manifest, build-all, retune.
 """
 
 from __future__ import annotations
@@ -198,6 +198,20 @@ def cmd_build_all(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_retune(args: argparse.Namespace) -> int:
+    """A decoder-only release: re-tune and re-evaluate a built reference model under its new version."""
+    from .build import retune
+
+    ref = _reference(args.model, smoke=False)
+    try:
+        report = retune(ref, Path(args.dir) if args.dir else None, Path(args.docs) if args.docs else None)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({k: report[k] for k in ("name", "version", "metric", "goals")}, indent=2))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m firmware_models", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -264,6 +278,14 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--out", help="output root (default: firmware_models/reference)")
     b.add_argument("--docs", help="model card folder (default: docs/models)")
     b.set_defaults(func=cmd_build_all)
+
+    u = sub.add_parser(
+        "retune", help="same weights, decoder re-tuned and re-evaluated under the reference's new version"
+    )
+    u.add_argument("model", help="a reference model name")
+    u.add_argument("--dir", help="the built model folder (default: firmware_models/reference/<name>)")
+    u.add_argument("--docs", help="model card folder (default: docs/models)")
+    u.set_defaults(func=cmd_retune)
     return p
 
 

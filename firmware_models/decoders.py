@@ -6,7 +6,11 @@ which must agree with the conventions written here and in each manifest's ``deco
 - ``classifier``: one output ``[1, N]`` (logits when ``apply_softmax`` else probabilities).
 - ``fomo``: ``[1, N, H/s, W/s]`` per-cell class scores (``params.layout`` "NHWC" for ``[1, H/s, W/s, N]``);
   a cell is an object cell when its arg-max class is not ``background_index`` and its score ≥ threshold;
-  8-connected object cells of one class are one detection at their score-weighted centre (Edge Impulse).
+  8-connected object cells of one class are one detection at their score-weighted centre (Edge Impulse);
+  ``params.merge_gap`` ``{label: [columns, rows]}`` first closes that label's mask with that radius, so
+  blobs at most 2 x columns (2 x rows) empty cells apart are one object (a long truck lit twice), and
+  ``params.connectivity`` ``{label: 4}`` groups that label's cells 4-connected (diagonal neighbours
+  are two objects: people side by side).
 - ``ssd``: ``boxes [1, K, 4]`` normalised corners x1, y1, x2, y2 and ``scores [1, K, N]``; per-class NMS.
 - ``yolo``: v5 rows ``[1, K, 5+N]`` (cx, cy, w, h, objectness, classes) or v8 ``[1, 4+N, K]`` (no
   objectness), boxes in input pixels; ``params.version`` 5 or 8 (also "v5"/"v8"), else inferred.
@@ -93,6 +97,8 @@ def _fomo(raw: np.ndarray, manifest: ModelManifest, thr: float) -> list[Detectio
         maps = softmax(maps, 0)
     n, gh, gw = maps.shape
     best = maps.argmax(0)
+    gaps = dec.params.get("merge_gap", {})
+    connectivity = dec.params.get("connectivity", {})
     out: list[Detection] = []
     for c in range(n):
         if c == dec.background_index:
@@ -100,7 +106,11 @@ def _fomo(raw: np.ndarray, manifest: ModelManifest, thr: float) -> list[Detectio
         mask = ((best == c) & (maps[c] >= thr)).astype(np.uint8)
         if not mask.any():
             continue
-        count, comp, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        label = manifest.labels[c]
+        mask = close_gaps(mask, gaps.get(label))
+        count, comp, stats, _ = cv2.connectedComponentsWithStats(
+            mask, connectivity=int(connectivity.get(label, 8))
+        )
         for k in range(1, count):
             ys, xs = np.nonzero(comp == k)
             weights = maps[c, ys, xs]
@@ -111,6 +121,14 @@ def _fomo(raw: np.ndarray, manifest: ModelManifest, thr: float) -> list[Detectio
                 Detection(c, float(weights.max()), (cx, cy), (x / gw, y / gh, (x + w) / gw, (y + h) / gh))
             )
     return out
+
+
+def close_gaps(mask: np.ndarray, gap: list[int] | int | None) -> np.ndarray:
+    """Morphological closing of radius ``gap`` = (columns, rows); no gap, no change."""
+    if not gap:
+        return mask
+    gx, gy = (gap, gap) if isinstance(gap, int) else gap
+    return cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((2 * gy + 1, 2 * gx + 1), np.uint8))
 
 
 def _boxes(boxes: np.ndarray, scores: np.ndarray, manifest: ModelManifest, thr: float) -> list[Detection]:

@@ -109,7 +109,37 @@ class ModelManifest(Strict):
             raise ValueError(f"decoder.background_index {bg} outside labels (0..{len(self.labels) - 1})")
         if len(self.input.mean) != len(self.input.std):
             raise ValueError("input.mean and input.std must have the same length")
+        if self.decoder.type == DecoderType.FOMO:
+            self._check_grouping()
         return self
+
+    def _check_grouping(self) -> None:
+        """FOMO's per-label grouping settings (docs/edge/decoders.md): known labels, sane values —
+        checked here so a bad manifest is refused at load, not on every frame."""
+        params = self.decoder.params
+        for key, ok, want in (
+            ("connectivity", lambda v: v in (4, 8), "4 or 8"),
+            (
+                "merge_gap",
+                lambda v: (
+                    (isinstance(v, int) and v >= 0)
+                    or (
+                        isinstance(v, (list, tuple))
+                        and len(v) == 2
+                        and all(isinstance(n, int) and n >= 0 for n in v)
+                    )
+                ),
+                "a cell radius n or [columns, rows] (whole numbers >= 0)",
+            ),
+        ):
+            per_label = params.get(key, {})
+            if not isinstance(per_label, dict):
+                raise ValueError(f"decoder.params.{key} must map labels to values, got {per_label!r}")
+            for label, value in per_label.items():
+                if label not in self.labels:
+                    raise ValueError(f"decoder.params.{key}: {label!r} is not one of the labels")
+                if isinstance(value, bool) or not ok(value):
+                    raise ValueError(f"decoder.params.{key}.{label}: {value!r} is not {want}")
 
     @property
     def ref(self) -> str:
@@ -161,9 +191,7 @@ def load_manifest(path: str | Path, *, verify_file: bool = True) -> tuple[ModelM
             raise ManifestError(f"{manifest_path}: sha256 is required to trust {manifest.file!r}")
         actual = sha256_file(model_path)
         if actual != manifest.sha256:
-            raise ManifestError(
-                f"{model_path}: sha256 {actual} does not match manifest {manifest.sha256}"
-            )
+            raise ManifestError(f"{model_path}: sha256 {actual} does not match manifest {manifest.sha256}")
         size = model_path.stat().st_size
         if manifest.size_bytes is not None and size != manifest.size_bytes:
             raise ManifestError(f"{model_path}: size {size} != manifest size_bytes {manifest.size_bytes}")

@@ -95,12 +95,27 @@ def decode_classifier(outputs: Sequence[np.ndarray], manifest: ModelManifest) ->
     ]
 
 
+def close_gaps(mask: np.ndarray, gap: Sequence[int] | int | None) -> np.ndarray:
+    """Join blobs of one label across empty cells: a morphological closing of radius ``gap`` (columns,
+    rows), so blobs at most 2 x columns apart in a row (2 x rows in a column) become one.
+
+    A long object lit as two blobs (a truck whose middle looks like no centroid) is one object; the
+    manifest sets the radius per label, tuned on validation frames (``firmware_models.evaluate``).
+    """
+    if not gap:
+        return mask
+    gx, gy = (gap, gap) if isinstance(gap, int) else gap
+    return cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((2 * gy + 1, 2 * gx + 1), np.uint8))
+
+
 @register("fomo")
 def decode_fomo(outputs: Sequence[np.ndarray], manifest: ModelManifest) -> list[Detection]:
     """FOMO heat map [1, N, H/s, W/s] (or NHWC with params.layout) of per-cell class probabilities.
 
     Connected cells of one class above threshold form one object: box = the cells' extent, centre =
     probability-weighted centroid, score = the peak cell. ``params.apply_softmax`` when the map is logits.
+    ``params.merge_gap`` ({label: [columns, rows]}) first joins one label's blobs across small gaps;
+    ``params.connectivity`` ({label: 4}) keeps diagonal neighbours apart (default 8-connected).
     """
     spec = manifest.decoder
     heat = np.asarray(outputs[0], dtype=np.float32)
@@ -127,10 +142,14 @@ def decode_fomo(outputs: Sequence[np.ndarray], manifest: ModelManifest) -> list[
     found: list[Detection] = []
     refine = bool(spec.params.get("refine", True))
     ring = np.ones((3, 3), np.uint8)
+    gaps = spec.params.get("merge_gap", {})
+    connectivity = spec.params.get("connectivity", {})
     for cls in np.unique(winner[lit]).tolist():
         label = manifest.labels[cls]
-        mask = (lit & (winner == cls)).astype(np.uint8)
-        count, comp, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        mask = close_gaps((lit & (winner == cls)).astype(np.uint8), gaps.get(label))
+        count, comp, stats, _ = cv2.connectedComponentsWithStats(
+            mask, connectivity=int(connectivity.get(label, 8))
+        )
         for k in range(1, count):
             x, y, w, h = (int(v) for v in stats[k, :4])
             # Work in the component's bounding box (one cell wider for the ring), not the whole grid.

@@ -161,3 +161,41 @@ def test_missing_execution_providers_fall_back_to_cpu(red_model: Path, caplog):
     )
     assert runtime.session.get_providers()[-1] == "CPUExecutionProvider"
     assert runtime.detect(scene_with_red_square(40, 40))  # and it still detects
+
+
+def split_truck_and_two_people() -> np.ndarray:
+    """A [1, 3, 8, 16] FOMO map: one truck lit as two blobs 3 cells apart, two people 3 cells apart."""
+    heat = np.zeros((1, 3, 8, 16), np.float32)
+    heat[0, 0] = 1.0
+    for cls, row, cols in [(2, 2, (2, 3, 7, 8)), (1, 6, (2, 6))]:
+        for col in cols:
+            heat[0, :, row, col] = 0.0
+            heat[0, cls, row, col] = 0.9
+    return heat
+
+
+def test_fomo_merge_gap_joins_a_long_object_lit_twice_and_no_other_label(tmp_path: Path):
+    decoder = {"type": "fomo", "score_threshold": 0.5, "background_index": 0, "params": {"refine": False}}
+    labels = ["background", "person", "truck"]
+    heat = split_truck_and_two_people()
+    plain = ModelRuntime(constant_outputs(tmp_path / "plain", {"probs": heat}, decoder, labels))
+    assert (
+        sorted(d.label for d in plain.detect(np.zeros((64, 64, 3), np.uint8)))
+        == ["person"] * 2 + ["truck"] * 2
+    )
+    merging = {**decoder, "params": {"refine": False, "merge_gap": {"truck": [2, 0]}}}
+    runtime = ModelRuntime(constant_outputs(tmp_path / "merge", {"probs": heat}, merging, labels))
+    found = runtime.detect(np.zeros((64, 64, 3), np.uint8))
+    assert sorted(d.label for d in found) == ["person", "person", "truck"]
+    truck = next(d for d in found if d.label == "truck")
+    # One object centred between the blobs' cells (columns 2..8 of 16), not on either blob.
+    assert abs((truck.box[0] + truck.box[2]) / 2 - 5.5 / 16) < 0.01
+
+
+def test_fomo_merge_gap_too_small_for_the_gap_changes_nothing(tmp_path: Path):
+    decoder = {"type": "fomo", "score_threshold": 0.5, "background_index": 0}
+    decoder["params"] = {"merge_gap": {"truck": [1, 1]}}  # bridges 2 empty columns; the gap is 3
+    model = constant_outputs(
+        tmp_path / "m", {"probs": split_truck_and_two_people()}, decoder, ["b", "p", "truck"]
+    )
+    assert [d.label for d in ModelRuntime(model).detect(np.zeros((64, 64, 3), np.uint8))].count("truck") == 2

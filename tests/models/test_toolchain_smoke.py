@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import shutil
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import onnx
 import pytest
 
-from firmware_models.build import build_all
+from firmware_models.build import build_all, retune
 from firmware_models.cli import main
 from firmware_models.manifest_check import check_path
 from firmware_models.onnx_meta import get_props
+from firmware_models.reference import REFERENCE_MODELS
 from firmware_models.world import SyntheticVideo, write_video
 from shared.manifest import load_manifest
 
@@ -134,3 +138,22 @@ def test_bad_calibration_source_is_a_clear_error(tmp_path: Path, smoke_build, ca
     )
     assert code == 2
     assert "no images" in capsys.readouterr().err
+
+
+def test_retune_releases_the_same_weights_under_a_new_version(tmp_path: Path, smoke_build) -> None:
+    models, _, _ = smoke_build
+    built = tmp_path / "fomo-street"
+    shutil.copytree(models / "fomo-street", built)
+    before, _ = load_manifest(built)
+    golden_before = dict(np.load(built / "golden.npz"))
+    ref = replace(REFERENCE_MODELS["fomo-street"].smoke(), version="9.0.0")
+    with pytest.raises(ValueError, match="bump the version"):
+        retune(replace(ref, version=before.version), built, tmp_path / "docs")
+    report = retune(ref, built, tmp_path / "docs")
+    after, model_path = load_manifest(built)  # sha256 and size of the re-stamped file verified
+    assert after.version == "9.0.0" and report["build"]["retuned_from"] == before.version
+    assert get_props(onnx.load(str(model_path)))["edgesight.version"] == "9.0.0"
+    golden_after = dict(np.load(built / "golden.npz"))  # the same weights give the same outputs
+    assert golden_after.keys() == golden_before.keys()
+    assert all(np.array_equal(golden_after[k], golden_before[k]) for k in golden_before)
+    assert "# Model card: fomo-street 9.0.0" in (tmp_path / "docs" / "fomo-street.md").read_text()

@@ -79,7 +79,7 @@ def test_agent_reverts_a_model_that_fails_its_health_window(
         plain_hub.offer("agent-1", offer, data)
         rolled = wait_for(lambda: plain_hub.last("agent-1", "ROLLED_BACK"), timeout=60, what="ROLLED_BACK")
         assert rolled.reason.startswith("health: p95 latency")
-        assert agent.cameras[0].pipeline.model.ref == "fomo-street@2.1.0"
+        assert agent.cameras[0].pipeline.model.ref == "fomo-street@2.1.1"
         before = agent.cameras[0].pipeline.stats.processed
         wait_for(
             lambda: agent.cameras[0].pipeline.stats.processed > before + 5, what="previous model running"

@@ -113,7 +113,7 @@ def test_failing_canary_pauses_the_campaign(
     assert summary["failures"][0]["state"] == state
     assert summary["failures"][0]["reason"].startswith(reason)
     assert summary["counts"] == {state: 1, "QUEUED": 3}, "no wave after a failed canary"
-    assert all(d.camera.active_ref == "fomo-street@2.1.0" for d in devices.values())
+    assert all(d.camera.active_ref == "fomo-street@2.1.1" for d in devices.values())
 
     client = rollout_hub.logged_in_client()
     page = client.get(f"/rollouts/{campaign_id}").get_data(as_text=True)
@@ -175,7 +175,7 @@ def test_shadow_campaign_is_not_promoted_when_agreement_fails(
     summary = rollout_hub.summary(campaign_id)
     assert summary["phase"] == "shadow" and "not promoted" in summary["reason"]
     assert all(d["shadow"]["agreement"] < 0.9 for d in summary["devices"])
-    assert all(d.camera.active_ref == "fomo-street@2.1.0" and d.camera.swaps == 0 for d in devices)
+    assert all(d.camera.active_ref == "fomo-street@2.1.1" and d.camera.swaps == 0 for d in devices)
 
 
 def test_dashboard_upload_and_create(rollout_hub, baseline, tmp_path: Path) -> None:
@@ -229,7 +229,7 @@ def test_rollback_campaign_brings_the_previous_version_back(
 ) -> None:
     ids = ["rb-0", "rb-1"]
     devices = [device_factory(d, public_key=rollout_hub.public_key) for d in ids]
-    rollout_hub.register(baseline)  # 2.1.0, what the devices shipped with
+    rollout_hub.register(baseline)  # 2.1.1, what the devices shipped with
     newer = rollout_hub.register(repackage(baseline, tmp_path / "v120", "2.2.0"))
     first = _create(rollout_hub, newer, ids, canary=0, waves=[1.0])
     wait_for(lambda: _state(rollout_hub, first) == "completed", what="upgrade completed")
@@ -243,9 +243,9 @@ def test_rollback_campaign_brings_the_previous_version_back(
     wait_for(lambda: _state(rollout_hub, second) == "completed", what="rollback completed")
     summary = rollout_hub.summary(second)
     assert (
-        summary["rollback"] and summary["model"] == "fomo-street@2.1.0" and summary["counts"] == {"ACTIVE": 2}
+        summary["rollback"] and summary["model"] == "fomo-street@2.1.1" and summary["counts"] == {"ACTIVE": 2}
     )
-    assert all(d.camera.active_ref == "fomo-street@2.1.0" for d in devices), "a signed rollback may go down"
+    assert all(d.camera.active_ref == "fomo-street@2.1.1" for d in devices), "a signed rollback may go down"
 
 
 def test_campaign_survives_a_restart_of_the_rollout_service(

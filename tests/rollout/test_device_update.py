@@ -47,7 +47,7 @@ def test_flipped_byte_in_a_chunk_is_never_activated(
     plain_hub.offer("cam-2", offer, data)
     failed = wait_for(lambda: plain_hub.outcome("cam-2"), what="an outcome")
     assert failed.state.value == "FAILED" and "sha256 mismatch" in failed.reason
-    assert device.camera.active_ref == "fomo-street@2.1.0"
+    assert device.camera.active_ref == "fomo-street@2.1.1"
     assert not device.updater.store.version_dir("fomo-street", "2.2.0").exists()
     assert not plain_hub.last("cam-2", "VERIFIED") and not plain_hub.last("cam-2", "ACTIVE")
 
@@ -77,7 +77,7 @@ def test_wrong_signature_unsigned_and_downgrade_are_refused(
             what=f"FAILED for {offer.campaign_id}",
         )[-1]
         assert reason in failed.reason
-        assert device.camera.active_ref == "fomo-street@2.1.0"
+        assert device.camera.active_ref == "fomo-street@2.1.1"
     assert device.camera.swaps == 0
     assert not [r for r in plain_hub.requests if r[0] == "cam-3"], "no chunk was even requested"
     assert not (device.updater.store.root / "fomo-street").exists()
@@ -117,7 +117,7 @@ def test_model_failing_self_test_is_not_activated(
     failed = wait_for(lambda: plain_hub.outcome("cam-5"), what="an outcome")
     assert failed.state.value == "FAILED" and failed.reason.startswith(reason), failed
     assert plain_hub.last("cam-5", "INSTALLED"), "it was installed, then refused before activation"
-    assert device.camera.active_ref == "fomo-street@2.1.0" and device.camera.swaps == 0
+    assert device.camera.active_ref == "fomo-street@2.1.1" and device.camera.swaps == 0
     assert not device.updater.store.version_dir("fomo-street", "2.3.0").exists()
 
 
@@ -138,7 +138,7 @@ def test_model_failing_its_health_window_is_reverted(
         and "> budget 0.001 ms" in rolled.reason
     )
     assert device.camera.swaps == 2, "swapped to the candidate, then back"
-    assert device.camera.active_ref == "fomo-street@2.1.0"
+    assert device.camera.active_ref == "fomo-street@2.1.1"
     assert device.updater.store.state()["active"] is None, "nothing was committed"
     assert not device.updater.store.version_dir("fomo-street", "2.2.0").exists()
     frames = device.camera.frames_processed
@@ -254,7 +254,7 @@ def test_shadow_offer_reports_agreement_without_switching(
     )[-1]
     assert report.shadow["agreement"] == 1.0, "the same network agrees with itself"
     assert report.shadow["candidate_ms_p50"] > 0 and report.shadow["active_ms_p50"] > 0
-    assert device.camera.active_ref == "fomo-street@2.1.0" and device.camera.swaps == 0
+    assert device.camera.active_ref == "fomo-street@2.1.1" and device.camera.swaps == 0
 
 
 def test_download_resumes_after_the_broker_restarts(

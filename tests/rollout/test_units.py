@@ -147,7 +147,7 @@ def test_offer_trust_checks(tmp_path: Path) -> None:
         verify_offer(offer.model_copy(update={"signature": None}), public)
 
     running = parse_manifest(json.loads((reference() / "manifest.json").read_text()))
-    check_version(offer, manifest, running)  # 2.2.0 over 2.1.0: fine
+    check_version(offer, manifest, running)  # 2.2.0 over 2.1.1: fine
     older, _ = make_offer(key, repackage(reference(), tmp_path / "v090", "0.9.0"))
     older_manifest = verify_offer(older, public)
     with pytest.raises(OfferRejected, match="downgrade refused"):
@@ -156,7 +156,7 @@ def test_offer_trust_checks(tmp_path: Path) -> None:
     check_version(rollback, verify_offer(rollback, public), running)
     other_bytes, _ = make_offer(
         key,
-        repackage(reference(), tmp_path / "same", "2.1.0", {"description": "rebuilt"}),
+        repackage(reference(), tmp_path / "same", "2.1.1", {"description": "rebuilt"}),
         campaign_id="c-same",
     )
     # Same version, same model bytes: allowed (already running); different bytes would be refused.
