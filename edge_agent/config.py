@@ -186,10 +186,10 @@ class TrackerConfig(Section):
     )
     iou_threshold: Annotated[float, Field(ge=0, le=1)] = 0.1
     max_distance: Annotated[float, Field(gt=0, le=2)] = Field(
-        default=0.12, description="distance match: never further than this from the prediction (frame share)"
+        default=0.10, description="distance match: never further than this from the prediction (frame share)"
     )
     gate: Annotated[float, Field(gt=0)] = Field(
-        default=60.0,
+        default=40.0,
         description="distance match: squared distance from the prediction in units of its variance "
         "(the Kalman filter's own uncertainty) beyond which a detection is not that track's",
     )
