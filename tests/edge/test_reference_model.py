@@ -79,7 +79,7 @@ def test_replay_line_crossings_agree_with_the_ground_truth(street: SyntheticVide
     truth = [(e.name, e.direction, e.t) for e in street.truth_events() if e.kind == "line"]
     assert len(truth) >= 3, "pick a seed whose clip has crossings"
     matched, _ = zone_matches(predicted, truth, tolerance=1.0)  # one-to-one: same line, direction, ±1 s
-    # Regression guard at the level this detector reaches (benchmarks/events.py measures it on 10
+    # Regression guard at the level this detector reaches (benchmarks/events.py measures it on 40
     # videos): no invented crossing, and most real ones found.
     assert matched == len(predicted)
     assert matched >= 0.6 * len(truth)
