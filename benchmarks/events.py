@@ -14,6 +14,10 @@ and compares:
 
 ``--perfect-detector`` feeds the agent the world's true boxes instead of the model's: the figures
 then are the tracker's and the rules' alone, and the gap to the real run is the detector's.
+``--perfect-detector grid`` is a perfect model *of this design*: the world's objects painted on the FOMO
+model's own output grid exactly as its training targets are, decoded by its manifest's decoder. The
+gap from ``boxes`` to ``grid`` is what the grid costs (neighbours in one cell, blobs grouped, boxes a
+cell wide); the gap from ``grid`` to the model is what training could still win.
 
 Only a window of ``--duration`` seconds is scored, truth and agent alike: the agent runs ``--warmup``
 seconds before it and ``--tail`` seconds after it. A live camera has been running and keeps running, so
@@ -51,9 +55,11 @@ import yaml
 
 from edge_agent.config import CameraConfig, LineConfig, RuntimeConfig
 from edge_agent.model.decoders import Detection
+from edge_agent.model.runtime import Letterbox, ModelRuntime
 from edge_agent.pipeline import CameraPipeline
 from edge_agent.replay import replay
 from edge_agent.rules import RuleEvent
+from firmware_models.data import fomo_targets
 from firmware_models.world import SyntheticVideo, TruthEvent, TruthObject
 from firmware_models.world.events import truth_events as world_truth_events
 from shared.payloads import EventKind, EventPhase
@@ -148,6 +154,31 @@ class PerfectDetector:
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         return [Detection(o.label, 1.0, o.bbox) for o in self.objects if o.visible >= self.min_visible]
+
+
+class PerfectGrid(PerfectDetector):
+    """The frame's objects (at least ``min_visible`` visible) painted on a FOMO model's output grid as
+    one-hot class maps, exactly as its training targets (``fomo_targets``), then decoded and mapped like
+    the model's own output: what a model of this design that never errs on a cell would detect."""
+
+    ref = "world-truth-grid"
+
+    def __init__(self, min_visible: float, model: ModelRuntime):
+        super().__init__(min_visible)
+        if model.manifest.decoder.type != "fomo":
+            raise SystemExit(f"--perfect-detector grid needs a fomo model, not {model.manifest.decoder.type}")
+        self.model = model
+        self.grid = tuple(model.manifest.decoder.params["grid"])
+        self.labels = tuple(model.manifest.labels)
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        seen = [o for o in self.objects if o.visible >= self.min_visible]
+        target = fomo_targets(seen, self.labels, self.grid)
+        probs = (target[None] == np.arange(len(self.labels))[:, None, None]).astype(np.float32)
+        spec = self.model.manifest.input
+        h, w = image.shape[:2]
+        fitted = Letterbox(spec.width / w, spec.height / h, 0.0, 0.0)  # the decoder's pixels are the input's
+        return self.model.decode([probs[None]], fitted, (h, w))
 
 
 def rendered(
@@ -338,8 +369,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     parser.add_argument(
         "--perfect-detector",
-        action="store_true",
-        help="feed the agent the world's true boxes instead of the model's: tracker and rules alone",
+        nargs="?",
+        const="boxes",
+        choices=("boxes", "grid"),
+        help="feed the agent the world's true boxes (tracker and rules alone), or with 'grid' the world "
+        "painted on the model's FOMO grid (a model of this design that never errs)",
     )
     parser.add_argument("--detect-fps", type=float, default=None, help="default: the agent's default")
     parser.add_argument(
@@ -367,7 +401,11 @@ def main(argv: list[str] | None = None) -> int:
         camera = camera_for(video, args.model, args.detect_fps, **parse_overrides(args.set))
         pipeline = CameraPipeline(camera, runtime, model)
         model = pipeline.model  # one session for every video
-        perfect = PerfectDetector(args.min_visible) if args.perfect_detector else None
+        perfect = None
+        if args.perfect_detector == "grid":
+            perfect = PerfectGrid(args.min_visible, pipeline.model)
+        elif args.perfect_detector:
+            perfect = PerfectDetector(args.min_visible)
         if perfect is not None:
             pipeline.swap_model(perfect)  # type: ignore[arg-type]  # duck-typed: detect() and ref
         every = stride(args.fps, pipeline.camera.detect_fps)
@@ -423,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
         "truth_min_visible": args.min_visible,
         "truth_margin": args.truth_margin,
         "tolerance_s": args.tolerance,
-        "model": PerfectDetector.ref if args.perfect_detector else model.ref if model else None,
+        "model": perfect.ref if perfect is not None else model.ref if model else None,
         "per_video": per_video if not args.json else None,
     }
     summary = {k: v for k, v in summary.items() if v is not None}

@@ -154,18 +154,38 @@ class ModelRuntime:
             ox, oy, x2, y2 = region
             image = image[oy:y2, ox:x2]
         tensor, lb = preprocess(image, self.manifest.input)
-        found = self.decoder(self.infer(tensor), self.manifest)
+        found = self.decode(self.infer(tensor), lb, image.shape[:2])
+        if region is None:
+            return found
         rh, rw = image.shape[:2]
+        return [
+            Detection(
+                d.label,
+                d.score,
+                (
+                    (d.box[0] * rw + ox) / fw,
+                    (d.box[1] * rh + oy) / fh,
+                    (d.box[2] * rw + ox) / fw,
+                    (d.box[3] * rh + oy) / fh,
+                ),
+            )
+            for d in found
+        ]
+
+    def decode(self, outputs: list[np.ndarray], lb: Letterbox, shape: tuple[int, int]) -> list[Detection]:
+        """The model's raw ``outputs`` → detections normalised to the ``shape`` (h, w) image that ``lb``
+        fitted into the input: the manifest's decoder, then the letterbox undone."""
+        rh, rw = shape
         out = []
-        for det in found:
+        for det in self.decoder(outputs, self.manifest):
             x1, y1, x2, y2 = det.box
-            x1 = np.clip((x1 - lb.pad_x) / lb.scale_x, 0, rw) + ox
-            x2 = np.clip((x2 - lb.pad_x) / lb.scale_x, 0, rw) + ox
-            y1 = np.clip((y1 - lb.pad_y) / lb.scale_y, 0, rh) + oy
-            y2 = np.clip((y2 - lb.pad_y) / lb.scale_y, 0, rh) + oy
+            x1 = np.clip((x1 - lb.pad_x) / lb.scale_x, 0, rw)
+            x2 = np.clip((x2 - lb.pad_x) / lb.scale_x, 0, rw)
+            y1 = np.clip((y1 - lb.pad_y) / lb.scale_y, 0, rh)
+            y2 = np.clip((y2 - lb.pad_y) / lb.scale_y, 0, rh)
             out.append(
                 Detection(
-                    det.label, det.score, (float(x1 / fw), float(y1 / fh), float(x2 / fw), float(y2 / fh))
+                    det.label, det.score, (float(x1 / rw), float(y1 / rh), float(x2 / rw), float(y2 / rh))
                 )
             )
         return out

@@ -95,3 +95,48 @@ def test_events_benchmark_with_a_perfect_detector_scores_tracker_and_rules_alone
     # Given the true boxes, nearly every zone event is right (0.96–0.97 on the benchmark seeds).
     assert summary["zone_events_true"] > 0
     assert summary["zone_precision"] >= 0.9 and summary["zone_recall"] >= 0.9
+
+
+def test_perfect_grid_detects_each_visible_object_at_its_target_cell(street: SyntheticVideo):
+    from benchmarks.events import PerfectGrid
+    from edge_agent.model.runtime import ModelRuntime
+
+    model = ModelRuntime(FOMO, RuntimeConfig(warmup_runs=0))
+    grid = PerfectGrid(0.3, model)
+    gh, gw = grid.grid
+    frame = max((street.frame(i) for i in range(0, len(street), 10)), key=lambda f: len(f.objects))
+    grid.objects = frame.objects
+    found = grid.detect(frame.image)
+    seen = [o for o in frame.objects if o.visible >= 0.3]
+    assert len(seen) >= 3, "pick a frame with several objects"
+    cells = {(int(o.centroid[0] * gw), int(o.centroid[1] * gh)) for o in seen}
+    # One detection per lit blob: never more than the objects, fewer only where neighbours share a blob.
+    assert 1 <= len(found) <= len(cells)
+    for det in found:  # every detection sits on a true object's cell, with its label
+        cx, cy = (det.box[0] + det.box[2]) / 2, (det.box[1] + det.box[3]) / 2
+        near = [
+            o for o in seen if abs(o.centroid[0] - cx) <= 1.5 / gw and abs(o.centroid[1] - cy) <= 1.5 / gh
+        ]
+        assert any(o.label == det.label for o in near), (det, near)
+
+
+def test_events_benchmark_with_a_perfect_grid_scores_the_model_design(capsys):
+    from benchmarks.events import main
+
+    args = [
+        "--json",
+        "--videos",
+        "1",
+        "--first-seed",
+        str(SEED),
+        "--duration",
+        "12",
+        "--perfect-detector",
+        "grid",
+    ]
+    assert main(args) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["model"] == "world-truth-grid"
+    # A model of this design that never errs on a cell: 0.96 on the benchmark seeds.
+    assert summary["zone_events_true"] > 0
+    assert summary["zone_precision"] >= 0.9 and summary["zone_recall"] >= 0.9
