@@ -44,6 +44,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.models --json
 	$(PY) -m benchmarks.pipeline --json
 	$(PY) -m benchmarks.events --json
+	$(PY) -m benchmarks.detector --json
 	$(PY) -m benchmarks.ingest --json
 	$(PY) -m benchmarks.rollout --json
 
