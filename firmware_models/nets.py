@@ -46,36 +46,57 @@ class FomoNet(nn.Module):
     """FOMO-style centroid detector: a fully convolutional trunk to 1/8 resolution and a 1x1 class head.
 
     The last 3x3 is dilated so the receptive field (~75 px) covers a near car at 160x96 input. With
-    ``stride=4`` each 1/8 cell predicts the classes of its 2x2 sub-cells (``PixelShuffle``, ONNX
-    ``DepthToSpace``): a grid twice as fine, so two people side by side light two cells instead of one
-    blob, and the 3x3 at 1/2 resolution is dropped to pay for it (int8 inference ~0.37 ms against
-    ~0.40 ms for the stride-8 net; an upsampling head at 1/4 would cost ~45 % more). With ``softmax``
-    the model outputs per-cell class probabilities (what the edge decoder expects).
+    ``stride=4`` the output grid is 1/4 of the input, two ways (``head``):
+
+    - ``shuffle``: each 1/8 cell predicts the classes of its 2x2 sub-cells (``PixelShuffle``, ONNX
+      ``DepthToSpace``), and the 3x3 at 1/2 resolution is dropped to pay for it (int8 inference
+      ~0.37 ms against ~0.40 ms for the stride-8 net);
+    - ``skip``: the 1/8 context is brought to 1/4 (``PixelShuffle``) and added to the 1/4 features (a
+      one-level feature pyramid), then a 3x3 at 1/4 decides which cell holds each centroid: the 1/4
+      features still see where one person ends and the next begins, which the 1/8 cells pooled away.
+      ~25–35 % more per int8 inference; on the events benchmark it was not worth it (docs/edge).
+
+    With ``softmax`` the model outputs per-cell class probabilities (what the edge decoder expects).
     """
 
-    def __init__(self, num_classes: int, width: int = 32, softmax: bool = True, stride: int = 8) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        width: int = 32,
+        softmax: bool = True,
+        stride: int = 8,
+        head: str = "shuffle",
+    ) -> None:
         super().__init__()
         if stride not in (4, 8):
             raise ValueError(f"FomoNet stride must be 4 or 8, got {stride}")
+        if head not in ("shuffle", "skip") or (head == "skip" and stride != 4):
+            raise ValueError(f"FomoNet head must be 'shuffle', or 'skip' with stride 4; got {head!r}")
         w1, w2, w3 = width // 2, width, width * 2
-        sub = (8 // stride) ** 2  # sub-cells per 1/8 cell
         half = _cbr(3, w1, 2) + (_cbr(w1, w1) if stride == 8 else [])
-        self.trunk = nn.Sequential(
-            *half,
-            *_cbr(w1, w2, 2),
-            *_cbr(w2, w2),
-            *_cbr(w2, w3, 2),
-            *_cbr(w3, w3),
-            *_cbr(w3, w3, dilation=2),
-            nn.Conv2d(w3, w2, 1),
-            nn.ReLU(),
-            nn.Conv2d(w2, num_classes * sub, 1),
-        )
-        self.to_grid = nn.PixelShuffle(8 // stride) if sub > 1 else nn.Identity()
+        quarter = [*half, *_cbr(w1, w2, 2), *_cbr(w2, w2)]
+        eighth = [*_cbr(w2, w3, 2), *_cbr(w3, w3), *_cbr(w3, w3, dilation=2)]
+        self.skip = head == "skip"
+        if self.skip:
+            self.quarter = nn.Sequential(*quarter)
+            # 1/8 context to 1/4 by DepthToSpace (a Resize + its quantize nodes cost twice as much)
+            self.eighth = nn.Sequential(*eighth, nn.Conv2d(w3, w1 * 4, 1), nn.PixelShuffle(2))
+            self.lateral = nn.Conv2d(w2, w1, 1)
+            self.head = nn.Sequential(nn.ReLU(), *_cbr(w1, w1), nn.Conv2d(w1, num_classes, 1))
+        else:
+            sub = (8 // stride) ** 2  # sub-cells per 1/8 cell
+            self.trunk = nn.Sequential(
+                *quarter, *eighth, nn.Conv2d(w3, w2, 1), nn.ReLU(), nn.Conv2d(w2, num_classes * sub, 1)
+            )
+            self.to_grid = nn.PixelShuffle(8 // stride) if sub > 1 else nn.Identity()
         self.softmax = softmax
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logits = self.to_grid(self.trunk(x))
+        if self.skip:
+            f4 = self.quarter(x)
+            logits = self.head(self.eighth(f4) + self.lateral(f4))
+        else:
+            logits = self.to_grid(self.trunk(x))
         return torch.softmax(logits, dim=1) if self.softmax else logits
 
 

@@ -24,7 +24,7 @@ def seed_everything(seed: int) -> None:
 def build_net(ref: ReferenceModel) -> nn.Module:
     if ref.kind == "classifier":
         return DesignCNN(len(ref.labels), size=ref.input.height)
-    return FomoNet(len(ref.labels), softmax=False, stride=ref.stride)
+    return FomoNet(len(ref.labels), softmax=False, stride=ref.stride, head=ref.head)
 
 
 def _augment(

@@ -157,3 +157,26 @@ def test_retune_releases_the_same_weights_under_a_new_version(tmp_path: Path, sm
     assert golden_after.keys() == golden_before.keys()
     assert all(np.array_equal(golden_after[k], golden_before[k]) for k in golden_before)
     assert "# Model card: fomo-street 9.0.0" in (tmp_path / "docs" / "fomo-street.md").read_text()
+
+
+def test_skip_head_builds_to_an_int8_model_the_agent_runs(tmp_path: Path) -> None:
+    """The ``skip`` FOMO head goes through every step (train, export, quantize, evaluate) and the edge
+    runtime decodes its int8 output on the same 40x24 grid."""
+    from edge_agent.config import RuntimeConfig
+    from edge_agent.model.runtime import ModelRuntime, preprocess
+    from firmware_models.build import build
+
+    ref = replace(REFERENCE_MODELS["fomo-street"].smoke(), head="skip")
+    report = build(ref, tmp_path / "fomo-street", tmp_path / "docs", progress=False, latency_runs=5)
+    assert report["name"] == "fomo-street" and 0.0 <= report["int8"]["metric"] <= 1.0
+    manifest, model_path = load_manifest(tmp_path / "fomo-street")
+    assert manifest.decoder.params["grid"] == [24, 40]
+    ops = {node.op_type for node in onnx.load(str(model_path)).graph.node}
+    assert {"DepthToSpace", "Add", "QuantizeLinear"} <= ops and "Resize" not in ops
+    runtime = ModelRuntime(tmp_path / "fomo-street", RuntimeConfig(intra_op_threads=1, warmup_runs=0))
+    frame = SyntheticVideo(seed=5, width=320, height=192, fps=10.0, duration_s=1.0).frame(0).image
+    tensor, _ = preprocess(frame, manifest.input)
+    (heat,) = runtime.infer(tensor)
+    assert heat.shape == (1, len(manifest.labels), 24, 40)
+    assert np.allclose(heat.sum(axis=1), 1.0, atol=0.02)  # per-cell class probabilities
+    assert all(d.label in manifest.labels[1:] for d in runtime.detect(frame))
