@@ -215,6 +215,8 @@ class Demo:
 def main() -> None:
     demo = Demo()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # Ctrl-C stops everything even when started in the background (where a shell ignores SIGINT).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         demo.run()
     except KeyboardInterrupt:
