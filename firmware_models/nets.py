@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import nn
 
@@ -65,7 +67,7 @@ class FomoNet(nn.Module):
         width: int = 32,
         softmax: bool = True,
         stride: int = 8,
-        head: str = "shuffle",
+        head: Literal["shuffle", "skip"] = "shuffle",
     ) -> None:
         super().__init__()
         if stride not in (4, 8):

@@ -32,7 +32,7 @@ class ReferenceModel:
     # FOMO loss weight per label (background first): object cells are rare, trucks rarest of all.
     class_weights: tuple[float, ...] | None = None
     stride: int = 8  # FOMO: input pixels per heat-map cell (8 or 4)
-    head: str = "shuffle"  # FOMO at stride 4: "shuffle" or "skip" (``FomoNet``)
+    head: Literal["shuffle", "skip"] = "shuffle"  # FOMO output head at stride 4 (``FomoNet``)
 
     @property
     def directory(self):
