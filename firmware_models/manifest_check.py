@@ -12,7 +12,14 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from shared.manifest import DecoderType, ManifestError, ModelManifest, load_manifest, sha256_file
+from shared.manifest import (
+    ORT_SESSION_CONFIG,
+    DecoderType,
+    ManifestError,
+    ModelManifest,
+    load_manifest,
+    sha256_file,
+)
 
 from .quantize import strip_initializer_inputs
 
@@ -33,7 +40,10 @@ def _load_session(model_path: Path) -> tuple[ort.InferenceSession | None, list[s
         return None, [f"model {model_path.name}: not a readable ONNX file ({exc.__class__.__name__}: {exc})"]
     stripped = strip_initializer_inputs(model)
     try:
-        sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        opts = ort.SessionOptions()
+        for key, value in ORT_SESSION_CONFIG.items():  # as the agent runs it
+            opts.add_session_config_entry(key, value)
+        sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
     except Exception as exc:  # noqa: BLE001
         return None, [f"model {model_path.name}: onnxruntime cannot load it: {exc}"]
     return sess, (
