@@ -70,8 +70,15 @@ def quantize_model(
     frames: list[np.ndarray],
     progress: bool = True,
     calibration_source: str = "rendered",
+    reduce_range: bool = False,
 ) -> dict[str, Any]:
-    """Quantize ``fp32_path`` to ``int8_path``; returns the facts for ``manifest.quantization``."""
+    """Quantize ``fp32_path`` to ``int8_path``; returns the facts for ``manifest.quantization``.
+
+    ``reduce_range`` stores weights in 7 bits (within ±64): then x86 CPUs without VNNI can run the fast
+    u8 x s8 kernels without saturating, so they need not fall back to the slower exact path that
+    ``shared.manifest.ORT_SESSION_CONFIG`` asks for (fomo-street on an AVX2-only EPYC: 1.40 → 1.05 ms,
+    centroid F1 0.938 → 0.936). VNNI and ARM CPUs gain nothing from it.
+    """
     fp32_path, int8_path = Path(fp32_path), Path(int8_path)
     int8_path.parent.mkdir(parents=True, exist_ok=True)
     model = onnx.load(str(fp32_path))
@@ -96,6 +103,7 @@ def quantize_model(
             weight_type=QuantType.QInt8,
             calibrate_method=CalibrationMethod.MinMax,
             nodes_to_exclude=float_nodes,
+            reduce_range=reduce_range,
         )
     int8 = onnx.load(str(int8_path))
     set_props(int8, {**props, "edgesight.precision": "int8"})
@@ -106,6 +114,7 @@ def quantize_model(
         "per_channel": True,
         "activation_type": "uint8",
         "weight_type": "int8",
+        "reduce_range": reduce_range,
         "calibrate_method": "MinMax",
         "pre_process": "onnxruntime.quantization.shape_inference.quant_pre_process",
         "calibration_source": calibration_source,

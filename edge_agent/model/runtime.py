@@ -178,16 +178,21 @@ class ModelRuntime:
         """The model's raw ``outputs`` → detections normalised to the ``shape`` (h, w) image that ``lb``
         fitted into the input: the manifest's decoder, then the letterbox undone."""
         rh, rw = shape
-        out = []
-        for det in self.decoder(outputs, self.manifest):
-            x1, y1, x2, y2 = det.box
-            x1 = np.clip((x1 - lb.pad_x) / lb.scale_x, 0, rw)
-            x2 = np.clip((x2 - lb.pad_x) / lb.scale_x, 0, rw)
-            y1 = np.clip((y1 - lb.pad_y) / lb.scale_y, 0, rh)
-            y2 = np.clip((y2 - lb.pad_y) / lb.scale_y, 0, rh)
-            out.append(
-                Detection(
-                    det.label, det.score, (float(x1 / rw), float(y1 / rh), float(x2 / rw), float(y2 / rh))
-                )
+
+        def fit(v: float, pad: float, scale: float, size: int) -> float:
+            # Scalar min/max, not np.clip: four calls per detection, and np.clip on a scalar costs ~9 µs.
+            return min(max((float(v) - pad) / scale, 0.0), float(size)) / size
+
+        return [
+            Detection(
+                det.label,
+                det.score,
+                (
+                    fit(det.box[0], lb.pad_x, lb.scale_x, rw),
+                    fit(det.box[1], lb.pad_y, lb.scale_y, rh),
+                    fit(det.box[2], lb.pad_x, lb.scale_x, rw),
+                    fit(det.box[3], lb.pad_y, lb.scale_y, rh),
+                ),
             )
-        return out
+            for det in self.decoder(outputs, self.manifest)
+        ]

@@ -14,6 +14,7 @@ import onnx
 from firmware_models.cli import main
 from firmware_models.decoders import decode
 from firmware_models.evaluate import EvalSet, compare, predict
+from firmware_models.preprocess import prepare
 from shared.manifest import load_manifest
 from tests.models.toy_models import draw_scene, write_fp32_bundle
 
@@ -129,3 +130,53 @@ def test_quantize_third_party_yolo_v8(tmp_path: Path) -> None:
     data = EvalSet([s[0] for s in scenes], "drawn squares", truths=[s[1] for s in scenes])
     report = compare(tmp_path / "fp32" / "model.fp32.onnx", int8_path, manifest, data, runs=5)
     assert report["fp32"]["metric"] == 1.0 and report["int8"]["metric"] >= 0.98
+
+
+def int8_weights(path: Path) -> list[np.ndarray]:
+    """The int8 weight tensors of a QDQ model (the inputs of its DequantizeLinear nodes)."""
+    model = onnx.load(str(path))
+    inits = {i.name: onnx.numpy_helper.to_array(i) for i in model.graph.initializer}
+    return [
+        inits[n.input[0]]
+        for n in model.graph.node
+        if n.op_type == "DequantizeLinear" and n.input[0] in inits and inits[n.input[0]].dtype == np.int8
+    ]
+
+
+def test_reduce_range_keeps_weights_in_seven_bits_and_runs_alike_on_every_kernel(tmp_path: Path) -> None:
+    """--reduce-range: weights within ±64, recorded in the manifest; the fast u8 x s8 kernels of x86 CPUs
+    without VNNI cannot saturate on them, so both of onnxruntime's x64 precision modes agree exactly."""
+    import onnxruntime as ort
+
+    manifest_path = write_fp32_bundle(tmp_path / "fp32")
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    rng = np.random.default_rng(2)
+    for i in range(16):
+        cv2.imwrite(str(calib / f"{i:03d}.png"), draw_scene(rng)[0])
+    common = ["quantize", "--manifest", str(manifest_path), "--calib", str(calib), "--count", "16"]
+    assert main([*common, "--out", str(tmp_path / "full")]) == 0
+    assert main([*common, "--out", str(tmp_path / "seven"), "--reduce-range"]) == 0
+
+    full, full_path = load_manifest(tmp_path / "full")
+    seven, seven_path = load_manifest(tmp_path / "seven")
+    assert full.quantization["reduce_range"] is False and seven.quantization["reduce_range"] is True
+    assert max(int(np.abs(w.astype(np.int16)).max()) for w in int8_weights(full_path)) == 127
+    reduced = int8_weights(seven_path)
+    # symmetric 7-bit: |w| <= 64, so two u8 x s8 products sum to at most 2 x 255 x 64 = 32,640 < 2^15
+    assert reduced and all(int(np.abs(w.astype(np.int16)).max()) <= 64 for w in reduced)
+
+    def outputs(precise: str) -> list[np.ndarray]:
+        opts = ort.SessionOptions()
+        opts.add_session_config_entry("session.x64quantprecision", precise)
+        sess = ort.InferenceSession(str(seven_path), opts, providers=["CPUExecutionProvider"])
+        frames = [draw_scene(np.random.default_rng(k))[0] for k in range(8)]
+        return [o for f in frames for o in sess.run(None, {"input": prepare(f, seven.input)})]
+
+    for fast, exact in zip(outputs("0"), outputs("1"), strict=True):
+        np.testing.assert_array_equal(fast, exact)
+
+    scenes = [draw_scene(rng) for _ in range(30)]
+    data = EvalSet([s[0] for s in scenes], "drawn squares", truths=[s[1] for s in scenes])
+    report = compare(tmp_path / "fp32" / "model.fp32.onnx", seven_path, seven, data, runs=5)
+    assert report["int8"]["metric"] >= 0.98
