@@ -156,7 +156,9 @@ class MotionConfig(Section):
         default=1.0, description="keep inferring after motion stops"
     )
     track_radius: Annotated[float, Field(ge=0, le=1)] = Field(
-        default=0.15, description="motion within this margin of a tracked object is that object (frame share)"
+        default=0.15,
+        description="motion within this margin of a tracked object is that object, and within it of where "
+        "the CNN just found nothing is nothing new (frame share)",
     )
     cnn_interval_s: Annotated[float, Field(ge=0)] = Field(
         default=0.6,

@@ -24,7 +24,7 @@ from edge_agent.model.runtime import ModelRuntime
 from edge_agent.motion import MotionDetector
 from edge_agent.rules import RuleEngine, RuleEvent
 from edge_agent.sources import Frame
-from edge_agent.tracker import Tracker, TrackUpdate
+from edge_agent.tracker import Box, Tracker, TrackUpdate
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,8 @@ class CameraPipeline:
         self._last_cnn_ts: float | None = None
         self._changed_since_cnn = True  # motion (or a background reset) since the CNN last looked
         self._last_motion_ts: float | None = None
+        self._motion_boxes: list[Box] = []  # this frame's motion
+        self._looked_empty: list[Box] = []  # motion boxes the CNN last looked at and found nothing in
         threshold = camera.model.score_threshold
         self._min_score = threshold if threshold is not None else 0.0
         self._labels = set(camera.model.labels) if camera.model.labels else None
@@ -70,9 +72,15 @@ class CameraPipeline:
         self.stats.motion_ratio.append(result.ratio)
         self._changed_since_cnn |= result.moving or result.calibrating
         since_cnn = float("inf") if self._last_cnn_ts is None else frame.ts - self._last_cnn_ts
+        self._motion_boxes = result.boxes if result.moving else []
         if result.moving:
             self._last_motion_ts = frame.ts
-            if self._unexplained(result.boxes, frame.ts):
+            new = self._unexplained(result.boxes, frame.ts)
+            if new and since_cnn < self.camera.motion.cnn_interval_s - 1e-6:
+                # Motion where the CNN found nothing moments ago (a waving tree, an object the model does
+                # not know) is not new either: it waits for cnn_interval_s like known objects do.
+                new = self._unexplained(self._not_looked_at(result.boxes), frame.ts)
+            if new:
                 return True  # something new moves: look now
         recent = (
             self._last_motion_ts is not None and frame.ts - self._last_motion_ts <= self.camera.motion.hold_s
@@ -103,7 +111,13 @@ class CameraPipeline:
     def _anchor(self, box: tuple[float, float, float, float]) -> tuple[float, float]:
         return (box[0] + box[2]) / 2, box[3] if self.rules.anchor == "bottom" else (box[1] + box[3]) / 2
 
-    def _unexplained(self, boxes: list[tuple[float, float, float, float]], ts: float) -> bool:
+    def _not_looked_at(self, boxes: list[Box]) -> list[Box]:
+        """Motion boxes outside (``track_radius``) every box where the CNN last looked and found nothing."""
+        r = self.camera.motion.track_radius
+        grown = [(b[0] - r, b[1] - r, b[2] + r, b[3] + r) for b in self._looked_empty]
+        return [b for b in boxes if not any(_inside(b, g) for g in grown)]
+
+    def _unexplained(self, boxes: list[Box], ts: float) -> bool:
         """True when a motion box does not fit inside any known track's expected extent (now + trail)."""
         if self.camera.motion.cnn_interval_s <= 0:
             return True
@@ -146,6 +160,7 @@ class CameraPipeline:
             self._last_cnn_ts = frame.ts
             self._changed_since_cnn = False
             found = self.detect(frame.image)
+            self._looked_empty = [b for b in self._motion_boxes if not any(_overlap(b, d.box) for d in found)]
             features = None
             if self.camera.tracker.appearance_weight > 0:
                 features = [appearance.describe(frame.image, d.box) for d in found]
@@ -164,7 +179,11 @@ class CameraPipeline:
         return events
 
 
-def _inside(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+def _overlap(a: Box, b: Box) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _inside(a: Box, b: Box) -> bool:
     return a[0] >= b[0] and a[1] >= b[1] and a[2] <= b[2] and a[3] <= b[3]
 
 

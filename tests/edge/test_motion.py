@@ -108,3 +108,37 @@ def test_area_pyramid_matches_a_direct_area_resize_and_is_shared_per_frame():
     direct = cv2.resize(image, (160, 96), interpolation=cv2.INTER_AREA).astype(float)
     assert ours.shape == (96, 160, 3) and np.abs(ours - direct).mean() < 2.0  # same box average, cheaper
     assert Pyramid(image).nearest_height(120).shape[0] == 108  # 432 → 216 → 108
+
+
+def flag_scene(t: int, red_x: int | None, noise_seed: int) -> np.ndarray:
+    """A blue flag waving in the top-left corner (the red model does not know it), and maybe a red block."""
+    img = scene(red_x, noise_seed=noise_seed)
+    x = 10 + (6 if t % 2 else 0)
+    cv2.rectangle(img, (x, 5), (x + 15, 30), (255, 0, 0), -1)  # luminance 29 vs 160: it moves every frame
+    return img
+
+
+def test_motion_the_cnn_found_nothing_in_waits_but_a_new_object_is_looked_at_at_once(red_model: Path):
+    """A flag waving all the time: the CNN looks, finds nothing there, and looks again only every
+    cnn_interval_s (not on every frame); a red block entering elsewhere still gets the CNN on its first
+    moving frame, and is tracked as one object."""
+    camera = CameraConfig.model_validate(
+        {
+            "name": "c",
+            "source": "synthetic:street",
+            "model": {"path": str(red_model)},
+            "motion": {"periodic_s": 5.0, "hold_s": 0.5, "cnn_interval_s": 0.6},
+        }
+    )
+    pipeline = CameraPipeline(camera, RuntimeConfig(warmup_runs=0))
+    # 10 fps: the flag waves for 6 s, then a red block crosses (from x=60) while it keeps waving.
+    frames = [flag_scene(t, None, noise_seed=t) for t in range(60)]
+    frames += [flag_scene(60 + i, 60 + 4 * i, noise_seed=100 + i) for i in range(30)]
+    result = replay(pipeline, frames, fps=10.0)
+    flags = list(pipeline.stats.cnn_flags)
+    waving = flags[10:60]  # after the background has settled
+    assert sum(waving) <= len(waving) / 6 + 1, waving  # at most every 0.6 s, not on every frame
+    assert sum(waving) >= len(waving) / 6 - 1  # but still every 0.6 s: the flag is not forgotten
+    assert flags[60]  # the block's first frame: new motion outside where the CNN found nothing
+    starts = [e for e in result.events if e.kind.value == "object" and e.phase.value == "start"]
+    assert len(starts) == 1
