@@ -142,21 +142,24 @@ def decode_fomo(outputs: Sequence[np.ndarray], manifest: ModelManifest) -> list[
     found: list[Detection] = []
     refine = bool(spec.params.get("refine", True))
     ring = np.ones((3, 3), np.uint8)
+    xs, ys = np.arange(cols), np.arange(rows)  # cell indices, sliced per component below
     gaps = spec.params.get("merge_gap", {})
     connectivity = spec.params.get("connectivity", {})
-    for cls in np.unique(winner[lit]).tolist():
+    # The classes present, ascending (bincount: a tenth of np.unique's time on a few hundred cells).
+    for cls in np.flatnonzero(np.bincount(winner[lit], minlength=len(manifest.labels))).tolist():
         label = manifest.labels[cls]
         mask = close_gaps((lit & (winner == cls)).astype(np.uint8), gaps.get(label))
         count, comp, stats, _ = cv2.connectedComponentsWithStats(
             mask, connectivity=int(connectivity.get(label, 8))
         )
         for k in range(1, count):
-            x, y, w, h = (int(v) for v in stats[k, :4])
+            x, y, w, h = stats[k, :4].tolist()
             # Work in the component's bounding box (one cell wider for the ring), not the whole grid.
             x0, y0, x1, y1 = max(0, x - 1), max(0, y - 1), min(cols, x + w + 1), min(rows, y + h + 1)
             probs = heat[cls, y0:y1, x0:x1]
-            cells = (comp[y0:y1, x0:x1] == k).astype(np.uint8)
-            peak = float(probs[cells > 0].max())
+            own = comp[y0:y1, x0:x1] == k
+            peak = float(probs[own].max())
+            cells = own.view(np.uint8)
             if refine:
                 # Sub-cell centre: also weigh the ring of neighbour cells by their (sub-threshold)
                 # probability — an object straddling two rows lights both, so its centre is not
@@ -164,8 +167,8 @@ def decode_fomo(outputs: Sequence[np.ndarray], manifest: ModelManifest) -> list[
                 cells = cv2.dilate(cells, ring)
             weights = probs * cells
             total = float(weights.sum())
-            cx = (float((weights.sum(axis=0) * np.arange(x0, x1)).sum()) / total + 0.5) * sx
-            cy = (float((weights.sum(axis=1) * np.arange(y0, y1)).sum()) / total + 0.5) * sy
+            cx = (float((weights.sum(axis=0) * xs[x0:x1]).sum()) / total + 0.5) * sx
+            cy = (float((weights.sum(axis=1) * ys[y0:y1]).sum()) / total + 0.5) * sy
             # Centred on the weighted centroid (FOMO's real output), sized by the cells' extent.
             box = (cx - w * sx / 2, cy - h * sy / 2, cx + w * sx / 2, cy + h * sy / 2)
             found.append(Detection(label, peak, box))
