@@ -21,6 +21,20 @@ def scene(x: int | None, brightness: int = 160, noise_seed: int = 0) -> np.ndarr
     return img
 
 
+def gated_pipeline(model: Path, cnn_interval_s: float, lines: list[dict] | None = None) -> CameraPipeline:
+    """A camera on the red-square model with the motion gate on: periodic 5 s, hold 0.5 s."""
+    camera = CameraConfig.model_validate(
+        {
+            "name": "c",
+            "source": "synthetic:street",
+            "model": {"path": str(model)},
+            "motion": {"periodic_s": 5.0, "hold_s": 0.5, "cnn_interval_s": cnn_interval_s},
+            "lines": lines or [],
+        }
+    )
+    return CameraPipeline(camera, RuntimeConfig(warmup_runs=0))
+
+
 def test_still_noisy_scene_has_no_motion_and_a_moving_block_is_boxed():
     detector = MotionDetector(MotionConfig())
     assert all(not detector.detect(scene(None, noise_seed=i)).moving for i in range(10))
@@ -47,15 +61,7 @@ def test_lights_switching_on_recalibrates_instead_of_triggering():
 
 
 def test_cnn_runs_only_around_motion_plus_periodic_checks(red_model: Path):
-    camera = CameraConfig.model_validate(
-        {
-            "name": "c",
-            "source": "synthetic:street",
-            "model": {"path": str(red_model)},
-            "motion": {"periodic_s": 5.0, "hold_s": 0.5, "cnn_interval_s": 0.0},
-        }
-    )
-    pipeline = CameraPipeline(camera, RuntimeConfig(warmup_runs=0))
+    pipeline = gated_pipeline(red_model, cnn_interval_s=0.0)
     # 20 s at 10 fps: still for 10 s, a block crosses in 2 s, still again.
     frames = [scene(None, noise_seed=i) for i in range(100)]
     frames += [scene(10 + 9 * i, noise_seed=100 + i) for i in range(20)]
@@ -71,16 +77,9 @@ def test_cnn_runs_only_around_motion_plus_periodic_checks(red_model: Path):
 def test_known_tracks_skip_inferences_except_near_a_line(red_model: Path):
     """cnn_interval_s > 0: a tracked object far from every rule is inferred at most every interval, but
     on every frame near the line it crosses, so the crossing is still counted exactly once."""
-    camera = CameraConfig.model_validate(
-        {
-            "name": "c",
-            "source": "synthetic:street",
-            "model": {"path": str(red_model)},
-            "motion": {"periodic_s": 5.0, "hold_s": 0.5, "cnn_interval_s": 0.6},
-            "lines": [{"name": "middle", "a": [0.5, 0.0], "b": [0.5, 1.0]}],
-        }
+    pipeline = gated_pipeline(
+        red_model, cnn_interval_s=0.6, lines=[{"name": "middle", "a": [0.5, 0.0], "b": [0.5, 1.0]}]
     )
-    pipeline = CameraPipeline(camera, RuntimeConfig(warmup_runs=0))
     # 10 fps: still for 1 s, then the block crosses at 0.15 frame widths a second, then still again.
     frames = [scene(None, noise_seed=i) for i in range(10)]
     frames += [scene(3 * i, noise_seed=100 + i) for i in range(60)]
@@ -122,15 +121,7 @@ def test_motion_the_cnn_found_nothing_in_waits_but_a_new_object_is_looked_at_at_
     """A flag waving all the time: the CNN looks, finds nothing there, and looks again only every
     cnn_interval_s (not on every frame); a red block entering elsewhere still gets the CNN on its first
     moving frame, and is tracked as one object."""
-    camera = CameraConfig.model_validate(
-        {
-            "name": "c",
-            "source": "synthetic:street",
-            "model": {"path": str(red_model)},
-            "motion": {"periodic_s": 5.0, "hold_s": 0.5, "cnn_interval_s": 0.6},
-        }
-    )
-    pipeline = CameraPipeline(camera, RuntimeConfig(warmup_runs=0))
+    pipeline = gated_pipeline(red_model, cnn_interval_s=0.6)
     # 10 fps: the flag waves for 6 s, then a red block crosses (from x=60) while it keeps waving.
     frames = [flag_scene(t, None, noise_seed=t) for t in range(60)]
     frames += [flag_scene(60 + i, 60 + 4 * i, noise_seed=100 + i) for i in range(30)]
