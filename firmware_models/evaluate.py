@@ -13,7 +13,8 @@ import numpy as np
 import onnxruntime as ort
 from tqdm import tqdm
 
-from shared.manifest import ORT_SESSION_CONFIG, DecoderType, ModelManifest
+from shared.int8_precision import ort_session_config
+from shared.manifest import DecoderType, ModelManifest
 
 from .calibration import RENDERED, load_frames
 from .decoders import Detection, classify, decode
@@ -76,7 +77,7 @@ def session(path: str | Path, threads: int = 1) -> ort.InferenceSession:
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    for key, value in ORT_SESSION_CONFIG.items():  # int8 exact on x86 CPUs without VNNI
+    for key, value in ort_session_config().items():  # int8 exact on x86 CPUs without VNNI
         opts.add_session_config_entry(key, value)
     return ort.InferenceSession(source, opts, providers=["CPUExecutionProvider"])
 

@@ -12,8 +12,8 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+from shared.int8_precision import ort_session_config
 from shared.manifest import (
-    ORT_SESSION_CONFIG,
     DecoderType,
     ManifestError,
     ModelManifest,
@@ -41,7 +41,7 @@ def _load_session(model_path: Path) -> tuple[ort.InferenceSession | None, list[s
     stripped = strip_initializer_inputs(model)
     try:
         opts = ort.SessionOptions()
-        for key, value in ORT_SESSION_CONFIG.items():  # as the agent runs it
+        for key, value in ort_session_config().items():  # as the agent runs it
             opts.add_session_config_entry(key, value)
         sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
     except Exception as exc:  # noqa: BLE001

@@ -76,8 +76,8 @@ def quantize_model(
 
     ``reduce_range`` stores weights in 7 bits (within ±64): then x86 CPUs without VNNI can run the fast
     u8 x s8 kernels without saturating, so they need not fall back to the slower exact path that
-    ``shared.manifest.ORT_SESSION_CONFIG`` asks for (fomo-street on an AVX2-only EPYC: 1.40 → 1.05 ms,
-    centroid F1 0.938 → 0.936). VNNI and ARM CPUs gain nothing from it.
+    ``shared.int8_precision.ort_session_config()`` asks for there (fomo-street on an AVX2-only EPYC:
+    1.40 → 1.05 ms, centroid F1 0.938 → 0.936). VNNI and ARM CPUs gain nothing from it.
     """
     fp32_path, int8_path = Path(fp32_path), Path(int8_path)
     int8_path.parent.mkdir(parents=True, exist_ok=True)

@@ -18,15 +18,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 SEMVER_RE = r"^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?$"
 MANIFEST_FILENAME = "manifest.json"
 
-# onnxruntime session config entries that every runner of these models sets: the agent, the hub's
-# validation and the toolchain's evaluation, so that golden outputs and accuracy hold on every CPU.
-# int8 models here are u8 activations x s8 weights. x86 CPUs without VNNI (AVX2, AVX-512 without VNNI)
-# multiply those with VPMADDUBSW, whose int16 pair sums saturate: on such a CPU fomo-street 2.1.1's
-# golden outputs differ by 0.55 (atol 0.1) and its int8 centroid F1 falls from 0.938 to 0.900.
-# "session.x64quantprecision" makes onnxruntime turn s8 weights into u8 on exactly those CPUs
-# (MlasPlatformU8S8Overflow), bit-exact with VNNI; on VNNI and ARM CPUs it changes nothing.
-ORT_SESSION_CONFIG: dict[str, str] = {"session.x64quantprecision": "1"}
-
 
 class ManifestError(ValueError):
     """A manifest that is invalid or does not describe its model file."""

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from shared.manifest import ORT_SESSION_CONFIG, ManifestError, ModelManifest, parse_manifest, sha256_file
+from shared.int8_precision import ort_session_config
+from shared.manifest import ManifestError, ModelManifest, parse_manifest, sha256_file
 
 
 class ModelRejected(ValueError):
@@ -45,7 +46,7 @@ def validate_model(model_path: Path, manifest_path: Path) -> ModelManifest:
     try:
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
-        for key, value in ORT_SESSION_CONFIG.items():  # golden outputs hold on x86 CPUs without VNNI
+        for key, value in ort_session_config().items():  # golden outputs hold on x86 CPUs without VNNI
             opts.add_session_config_entry(key, value)
         session = ort.InferenceSession(str(model_path), sess_options=opts, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime's own exception types

@@ -19,7 +19,8 @@ import onnxruntime as ort
 from edge_agent.config import RuntimeConfig
 from edge_agent.imaging import Pyramid
 from edge_agent.model.decoders import Detection, get_decoder
-from shared.manifest import ORT_SESSION_CONFIG, InputSpec, ManifestError, load_manifest
+from shared.int8_precision import ort_session_config
+from shared.manifest import InputSpec, ManifestError, load_manifest
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ def session_options(runtime: RuntimeConfig) -> ort.SessionOptions:
     spin = "1" if runtime.allow_spinning else "0"
     opts.add_session_config_entry("session.intra_op.allow_spinning", spin)
     opts.add_session_config_entry("session.inter_op.allow_spinning", spin)
-    for key, value in ORT_SESSION_CONFIG.items():  # int8 exact on x86 CPUs without VNNI
+    for key, value in ort_session_config().items():  # int8 exact on x86 CPUs without VNNI
         opts.add_session_config_entry(key, value)
     opts.log_severity_level = 3
     return opts
