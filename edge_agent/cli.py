@@ -19,6 +19,7 @@ from edge_agent import __version__
 from edge_agent.config import AgentConfig, ConfigError, load_config
 from edge_agent.model.runtime import ModelLoadError, ModelRuntime
 from edge_agent.sources import SourceEnded, SourceError, SourceLost, create_source
+from shared.int8_precision import PRECISION_KEY
 from shared.logstream import CurrentStderrHandler
 
 EXIT_CONFIG = 2
@@ -74,9 +75,11 @@ def check(config: AgentConfig) -> int:
             print(f"{prefix} model FAILED: {exc}")
             failures += 1
             continue
+        precise = model.session.get_session_options().get_session_config_entry(PRECISION_KEY) == "1"
         print(
             f"{prefix} model ok ({model.ref}, decoder {model.manifest.decoder.type}, "
-            f"providers {model.session.get_providers()})"
+            f"providers {model.session.get_providers()}, int8 kernels "
+            f"{'u8 x u8 (exact on this CPU without VNNI, slower)' if precise else 'u8 x s8'})"
         )
         if frame is not None:
             started = time.perf_counter()

@@ -13,6 +13,7 @@ from edge_agent.capture import Backoff, CaptureThread, LatestFrame
 from edge_agent.cli import EXIT_RUNTIME, main
 from edge_agent.config import FileSource, StreamSource, SyntheticSource
 from edge_agent.sources import Frame, SourceEnded, create_source
+from shared.int8_precision import PRECISION_KEY, ort_session_config
 
 
 def test_file_source_reads_and_ends(red_clip: Path):
@@ -77,6 +78,8 @@ def test_check_command_opens_source_loads_model_and_infers(
     assert main(["check", "--config", str(write(tmp_path, red_model, red_clip))]) == 0
     out = capsys.readouterr().out
     assert "source ok" in out and "model ok (red-fomo@1.0.0" in out and "inference ok" in out
+    precise = ort_session_config()[PRECISION_KEY] == "1"
+    assert ("int8 kernels u8 x u8" in out) is precise and ("int8 kernels u8 x s8" in out) is not precise
 
 
 def test_check_command_refuses_a_corrupt_model(tmp_path: Path, red_model: Path, red_clip: Path, capsys):
