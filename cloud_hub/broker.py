@@ -13,6 +13,9 @@ import threading
 from amqtt.broker import Broker
 
 log = logging.getLogger(__name__)
+# amqtt and its state machine log every session transition at INFO: quiet them wherever the broker runs
+# (the hub's processes, tests, the demo), whatever logging the host process set up.
+CHATTY_LOGGERS = ("amqtt", "transitions")
 
 
 def broker_config(host: str, port: int) -> dict:
@@ -39,6 +42,8 @@ class EmbeddedBroker:
         return f"mqtt://{self.host}:{self.port}"
 
     def start(self, timeout: float = 10.0) -> EmbeddedBroker:
+        for name in CHATTY_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
         self._thread = threading.Thread(target=self._run, name="amqtt-broker", daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout):
