@@ -203,6 +203,11 @@ class TrackerConfig(Section):
         description="distance gate growth per second of inference skipped by the motion gate (frame share/s)",
     )
     min_hits: Annotated[int, Field(ge=1)] = 4
+    label_lock: Annotated[int, Field(ge=0)] = Field(
+        default=20,
+        description="after this many detections a track never takes a detection of a label it has never "
+        "had (labels that flicker, like person/bicycle, have had both by then); 0 = never",
+    )
     max_age: Annotated[int, Field(ge=1)] = 5
     max_lost: Annotated[int, Field(ge=0)] = Field(
         default=6,

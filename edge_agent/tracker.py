@@ -162,6 +162,9 @@ class Tracker:
     ) -> float | None:
         """Lower is better; None = no match. Labels may differ (detectors flicker), at a price."""
         penalty = 0.0 if det.label == label else 0.5
+        settled = self.config.label_lock and track.labels.total() >= self.config.label_lock
+        if penalty and settled and not track.labels[det.label]:
+            return None  # a track that was a truck twenty times does not become the person beside it
         if self.config.match == "iou":
             overlap = iou(track.predicted_box(), det.box)
             return 1.0 - overlap + penalty if overlap >= self.config.iou_threshold else None

@@ -146,6 +146,28 @@ def test_tracker_min_hits_and_max_age():
     assert ended == [0, 0, 1, 0]
 
 
+def test_a_settled_track_never_takes_a_label_it_never_had():
+    """A truck leaving at the frame edge, missed there, must not follow the person walking in beside it."""
+    tracker = Tracker(TrackerConfig(min_hits=2, label_lock=20))
+    for t in range(20):
+        tracker.update([Detection("truck", 0.9, box_at(0.3 - 0.01 * t, 0.45))], t / 5)
+    (truck,) = tracker.tracks
+    person = [Detection("person", 0.9, box_at(0.1, 0.4))]
+    tracker.update(person, 20 / 5)
+    assert truck.misses == 1 and len(tracker.tracks) == 2  # the person is a new track
+    # A young track still follows a flickering label (a cyclist seen as person, then bicycle).
+    young = Tracker(TrackerConfig(min_hits=2, label_lock=20))
+    for t, label in enumerate(["person", "person", "bicycle", "person"]):
+        young.update([Detection(label, 0.9, box_at(0.5 + 0.01 * t, 0.5))], t / 5)
+    assert len(young.tracks) == 1 and young.tracks[0].hits == 4
+    # With the lock off, a settled track may switch, at a price (the old behaviour).
+    unlocked = Tracker(TrackerConfig(min_hits=2, label_lock=0))
+    for t in range(20):
+        unlocked.update([Detection("truck", 0.9, box_at(0.3 - 0.01 * t, 0.45))], t / 5)
+    unlocked.update(person, 20 / 5)
+    assert len(unlocked.tracks) == 1 and unlocked.tracks[0].labels["person"] == 1
+
+
 MID = [{"name": "mid", "a": [0.5, 0.0], "b": [0.5, 1.0], "positive": "B->A", "negative": "A->B"}]
 BOX = [{"name": "z", "polygon": [[0.2, 0.2], [0.8, 0.2], [0.8, 0.8], [0.2, 0.8]]}]
 
