@@ -76,6 +76,7 @@ class ZoneRule:
         self.seen: set[int] = set()
         # track → (ts it crossed the edge, observations on the new side, one of them beyond margin?)
         self.pending: dict[int, tuple[float, int, bool]] = {}
+        self.origin: dict[int, Observation] = {}  # track → its last observation before a pending change
         self.last: dict[int, Observation] = {}  # track → where it was last observed
         self.loitered: set[int] = set()
         self.crowd_since: float | None = None
@@ -183,6 +184,7 @@ class RuleEngine:
             elif track.id in zone.inside:
                 events.append(zone_exit(zone, track, ts, zone.inside.pop(track.id)))
             zone.pending.pop(track.id, None)
+            zone.origin.pop(track.id, None)
             zone.last.pop(track.id, None)
             zone.seen.discard(track.id)
             zone.loitered.discard(track.id)
@@ -283,8 +285,13 @@ class RuleEngine:
         zone.last[track.id] = (point, d, ts)
         if (d >= 0) == was_inside:
             undecided = zone.pending.pop(track.id, None)
+            origin = zone.origin.pop(track.id, None)
             if not was_inside and before is not None and undecided is None:
                 return self._passed_through(zone, track, before, (point, d, ts))
+            if not was_inside and undecided is not None and undecided[2] and origin is not None:
+                # Seen well inside once, then outside again (a car hidden as it crossed): it went through
+                # if the path from where it was before the zone to here does.
+                return self._passed_through(zone, track, origin, (point, d, ts))
             return []
         if track.id in zone.pending:
             since, frames, deep = zone.pending[track.id]
@@ -292,6 +299,8 @@ class RuleEngine:
             # Dated when the anchor crossed the edge, interpolated between the last observation on the
             # old side and this one: after an occlusion or skipped inferences that gap can be seconds.
             since, frames, deep = ts, 0, False
+            if before is not None:
+                zone.origin[track.id] = before
             if before is not None and (before[1] >= 0) == was_inside:
                 _, d0, t0 = before
                 since = round(t0 + (ts - t0) * abs(d0) / max(abs(d0) + abs(d), 1e-9), 3)
@@ -300,6 +309,7 @@ class RuleEngine:
         if frames < self.camera.events.min_zone_frames or not deep:
             return []
         del zone.pending[track.id]
+        zone.origin.pop(track.id, None)
         if not was_inside:
             zone.inside[track.id] = since
             return [zone_entry(zone, track, since)]

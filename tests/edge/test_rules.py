@@ -224,3 +224,18 @@ def test_a_zone_crossed_while_hidden_is_entered_and_left():
     # Passing beside it (below the strip) is no visit.
     beside = walk(0.1, 0.9, 0.4, 0.9, 10) + [None] * 5 + walk(0.6, 0.9, 0.9, 0.9, 10)
     assert not [e for e in run(camera(zones=narrow), [beside]) if e.kind is EventKind.ZONE]
+
+
+def test_a_zone_crossed_while_seen_inside_only_once_is_entered_and_left():
+    # As above, but detected once in the middle of the strip (x = 0.5 at 1.2 s): one observation cannot
+    # confirm the entry (min_zone_frames 2), and it must not hide the visit either.
+    narrow = [{"name": "strip", "polygon": [[0.45, 0.2], [0.55, 0.2], [0.55, 0.8], [0.45, 0.8]]}]
+    step = 0.3 / 9
+    once = [None, None, (0.5, 0.5), None, None]
+    path = walk(0.1, 0.5, 0.4, 0.5, 10) + once + walk(0.6, 0.5, 0.6 + 9 * step, 0.5, 10)
+    zone = [(e.phase, e.ts) for e in run(camera(zones=narrow), [path]) if e.kind is EventKind.ZONE]
+    assert [phase for phase, _ in zone] == [EventPhase.START, EventPhase.END]
+    assert abs(zone[0][1] - 1.05) <= 0.15 and abs(zone[1][1] - 1.35) <= 0.15
+    # Seen inside once and back out on the side it came from: no visit.
+    back = walk(0.1, 0.5, 0.4, 0.5, 10) + [None, (0.5, 0.5), None] + walk(0.4, 0.5, 0.1, 0.5, 10)
+    assert not [e for e in run(camera(zones=narrow), [back]) if e.kind is EventKind.ZONE]
