@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import re
 import shutil
 import socket
@@ -14,15 +15,43 @@ REPO = Path(__file__).resolve().parents[2]
 DEPLOY_CONF = REPO / "deploy" / "mosquitto" / "mosquitto.conf"
 
 
+LOWEST_TEST_PORT = 20000
+
+
+def ephemeral_range(path: Path = Path("/proc/sys/net/ipv4/ip_local_port_range")) -> tuple[int, int]:
+    """The kernel's range for clients' source ports (Linux default 32768-60999)."""
+    try:
+        low, high = (int(v) for v in path.read_text().split())
+        return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
+    """A free port *below* the ephemeral range. ``bind(0)`` returns one from that range, and there any
+    outgoing connection of the suite (a PostgreSQL or MQTT client) may take it as its source port between
+    our check and the server's bind: mosquitto then fails with "Address already in use"."""
+    low, _ = ephemeral_range()
+    if low - 1 > LOWEST_TEST_PORT:
+        for _ in range(200):
+            port = random.randint(LOWEST_TEST_PORT, low - 1)
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue  # in use (or in TIME_WAIT): try another
+                return port
+    with socket.socket() as sock:  # an unusual port range: the kernel's choice
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
-def wait_port(host: str, port: int, timeout: float = 10.0) -> None:
+def wait_port(host: str, port: int, timeout: float = 10.0, proc: subprocess.Popen | None = None) -> None:
+    """Until something accepts on ``host:port``; with ``proc``, fail at once if that process exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise TimeoutError(f"the process meant to listen on {host}:{port} exited ({proc.returncode})")
         try:
             with socket.create_connection((host, port), timeout=0.2):
                 return
@@ -69,7 +98,7 @@ class MosquittoBroker:
             stderr=subprocess.PIPE,
         )
         try:
-            wait_port(self.host, self.port)
+            wait_port(self.host, self.port, proc=self.proc)
         except TimeoutError:
             self.proc.kill()
             err = self.proc.stderr.read().decode() if self.proc.stderr else ""
