@@ -33,7 +33,13 @@ once the centroid is that far past the edge, dated when it crossed. Without it, 
 the crosswalk line "crosses" it each time the centroid wobbles over it (3 of 168 true crossings on the
 reported seeds) — events a debounced rule is defined not to report. Events are matched to the truth
 over the whole run and a matched pair is scored where its truth falls, so an event reported just across
-the window's edge from its truth is neither a miss nor a false alarm. Tune settings with
+the window's edge from its truth is neither a miss nor a false alarm.
+
+An event the camera could not see (the object under 30 % visible, occlusion included, in every processed
+frame within ``--tolerance`` of it) is a don't-care: missing it is no miss, and a report of it is
+neither right nor wrong when it falls between the object's last sighting before the event and its first
+sighting after it (± the tolerance): a person who walks in behind a parked truck is reported entering
+when they step out, one who leaves behind it when last seen (``unseen_span``). Tune settings with
 ``--first-seed`` on another seed range than the reported one.
 
 Last line: one JSON object with those four keys (+ details). Goals: line_count_error ≤ 0.05, zone
@@ -203,16 +209,22 @@ def rendered(
 Item = tuple[str, str, float]  # (line or zone name, direction or transition, time)
 
 
-def pairs(pred: list[Item], truth: list[Item], tolerance: float) -> dict[int, int]:
-    """Greedy one-to-one matching of (name, kind, t) by time distance: prediction index → truth index."""
+def pairs(
+    pred: list[Item], truth: list[Item], tolerance: float, reach: list[tuple[float, float]] | None = None
+) -> dict[int, int]:
+    """Greedy one-to-one matching of (name, kind, t) by time distance: prediction index → truth index.
+
+    A prediction may match a truth item within ``tolerance`` of it, or, given ``reach`` (one (from, to)
+    per truth item), anywhere in that item's span; the nearest in time wins."""
     used: set[int] = set()
     out: dict[int, int] = {}
     for i, (name, kind, t) in sorted(enumerate(pred), key=lambda e: e[1][2]):
-        best, best_dt = None, tolerance
+        best, best_dt = None, float("inf")
         for j, (tn, tk, tt) in enumerate(truth):
             if j in used or tn != name or tk != kind:
                 continue
-            if abs(tt - t) <= best_dt:
+            within = reach[j][0] <= t <= reach[j][1] if reach else abs(tt - t) <= tolerance
+            if within and abs(tt - t) <= best_dt:
                 best, best_dt = j, abs(tt - t)
         if best is not None:
             used.add(best)
@@ -236,6 +248,21 @@ def observable(
     return any(seen[i].get(event.track_id, 0.0) >= min_visible for i in range(lo, hi + 1) if i in seen)
 
 
+def unseen_span(
+    event: TruthEvent, seen: dict[int, dict[int, float]], fps: float, tolerance: float, min_visible: float
+) -> tuple[float, float]:
+    """When a camera could report an event it did not see: between the object's last sighting before it
+    and its first sighting after it (± ``tolerance``). An object that walks in behind a parked truck is
+    reported entering when it steps out; one that leaves behind it, when it was last seen. An object
+    never seen before (or after) the event has only the event's own time on that side."""
+    sightings = [i / fps for i in sorted(seen) if seen[i].get(event.track_id, 0.0) >= min_visible]
+    before = [t for t in sightings if t <= event.t]
+    after = [t for t in sightings if t >= event.t]
+    start = before[-1] if before else event.t
+    end = after[0] if after else event.t
+    return start - tolerance, end + tolerance
+
+
 def evaluate(
     video: SyntheticVideo,
     events: list[RuleEvent],
@@ -243,6 +270,7 @@ def evaluate(
     tolerance: float,
     window: tuple[float, float] = (0.0, float("inf")),
     unseen: list[TruthEvent] | None = None,
+    spans: dict[TruthEvent, tuple[float, float]] | None = None,
 ) -> dict:
     """Scores the events of the ``window`` (s, both ends included) against the truth in it.
 
@@ -251,31 +279,39 @@ def evaluate(
     window nor a false alarm outside it. Unmatched predictions and truth count where they happened.
     ``unseen`` truth events are don't-cares: a prediction matching one is neither right nor wrong, and
     missing one is no miss (a line count may be anywhere between the seen and the seen + unseen count).
+    ``spans`` says when each unseen event could be reported (``unseen_span``); default: its time ±
+    ``tolerance``, like a seen one.
     """
     since, until = window
     unseen = unseen or []
+    spans = spans or {}
 
     def inside(t: float) -> bool:
         return since <= t <= until
 
+    def item(e: TruthEvent) -> Item:
+        """(line, direction, t) for a crossing, (zone, transition, t) for a zone event."""
+        return (e.name, (e.direction or "") if e.kind == "line" else e.kind, e.t)
+
     def placed(
-        pred: list[Item], seen: list[Item], maybe: list[Item]
+        pred: list[Item], seen: list[TruthEvent], hidden: list[TruthEvent]
     ) -> tuple[dict[int, int], list[tuple[float, bool]]]:
         """Matches with the seen truth, and per prediction the time that places it in or out of the
         window (its truth's, when matched) and whether it is excused (it matches only a don't-care)."""
-        matched = pairs(pred, seen, tolerance)
+        matched = pairs(pred, [item(e) for e in seen], tolerance)
         rest = [i for i in range(len(pred)) if i not in matched]
-        excused = pairs([pred[i] for i in rest], maybe, tolerance)
-        times = [(seen[matched[i]][2] if i in matched else t, False) for i, (_, _, t) in enumerate(pred)]
+        reach = [spans.get(e, (e.t - tolerance, e.t + tolerance)) for e in hidden]
+        excused = pairs([pred[i] for i in rest], [item(e) for e in hidden], tolerance, reach)
+        times = [(seen[matched[i]].t if i in matched else t, False) for i, (_, _, t) in enumerate(pred)]
         for k, j in excused.items():
-            times[rest[k]] = (maybe[j][2], True)
+            times[rest[k]] = (hidden[j].t, True)
         return matched, times
 
-    def crossings(items: list[TruthEvent]) -> list[Item]:
-        return [(e.name, e.direction or "", e.t) for e in items if e.kind == "line"]
+    def crossings(items: list[TruthEvent]) -> list[TruthEvent]:
+        return [e for e in items if e.kind == "line"]
 
-    def transitions(items: list[TruthEvent]) -> list[Item]:
-        return [(e.name, e.kind, e.t) for e in items if e.kind in ("zone_enter", "zone_exit")]
+    def transitions(items: list[TruthEvent]) -> list[TruthEvent]:
+        return [e for e in items if e.kind in ("zone_enter", "zone_exit")]
 
     # Lines: counts per (line, direction) in the window; a prediction is placed by its matched truth.
     pred_crossings = [(e.line or "", e.direction or "", e.ts) for e in events if e.kind is EventKind.LINE]
@@ -283,8 +319,8 @@ def evaluate(
     pred_lines = Counter(
         (n, d) for (n, d, _), (t, _) in zip(pred_crossings, line_times, strict=True) if inside(t)
     )
-    true_lines = Counter((n, d) for n, d, t in crossings(truth) if inside(t))
-    maybe_lines = Counter((n, d) for n, d, t in crossings(unseen) if inside(t))
+    true_lines = Counter((e.name, e.direction or "") for e in crossings(truth) if inside(e.t))
+    maybe_lines = Counter((e.name, e.direction or "") for e in crossings(unseen) if inside(e.t))
     keys = set(pred_lines) | set(true_lines) | set(maybe_lines)
 
     def line_error(key: tuple[str, str]) -> int:
@@ -299,7 +335,7 @@ def evaluate(
     ]
     true_zones = transitions(truth)
     matched, zone_times = placed(pred_zones, true_zones, transitions(unseen))
-    matched_in = sum(1 for j in matched.values() if inside(true_zones[j][2]))
+    matched_in = sum(1 for j in matched.values() if inside(true_zones[j].t))
     false_in = sum(
         1 for i, (t, excused) in enumerate(zone_times) if i not in matched and not excused and inside(t)
     )
@@ -312,8 +348,8 @@ def evaluate(
             f"{k[0]} {k[1]}": [pred_lines[k], true_lines[k], maybe_lines[k]] for k in sorted(keys)
         },
         "zone_pred": matched_in + false_in,
-        "zone_true": sum(1 for _, _, t in true_zones if inside(t)),
-        "zone_unseen": sum(1 for _, _, t in transitions(unseen) if inside(t)),
+        "zone_true": sum(1 for e in true_zones if inside(e.t)),
+        "zone_unseen": sum(1 for e in transitions(unseen) if inside(e.t)),
         "zone_matched": matched_in,
         "object_starts": sum(
             1 for e in events if e.kind is EventKind.OBJECT and e.phase is EventPhase.START and inside(e.ts)
@@ -418,7 +454,10 @@ def main(argv: list[str] | None = None) -> int:
             ]
             truth = [e for e in truth if e not in unseen]
         window = (args.warmup, args.warmup + args.duration)
-        stats = evaluate(video, result.events + result.final_events, truth, args.tolerance, window, unseen)
+        spans = {e: unseen_span(e, seen, video.fps, args.tolerance, args.min_visible) for e in unseen}
+        stats = evaluate(
+            video, result.events + result.final_events, truth, args.tolerance, window, unseen, spans
+        )
         stats["cnn_frame_share"] = round(pipeline.stats.cnn_frames / max(1, result.processed), 3)
         per_video.append(stats)
         log.info(
