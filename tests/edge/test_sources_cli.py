@@ -1,4 +1,4 @@
-"""Sources (file, synthetic, unreachable stream), the capture buffer and `edge-agent check`."""
+"""Sources (file, synthetic, unreachable stream, missing USB camera), capture buffer, `edge-agent check`."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ import threading
 from pathlib import Path
 
 import numpy as np
+import pytest
 import yaml
 
 from edge_agent.capture import Backoff, CaptureThread, LatestFrame
 from edge_agent.cli import EXIT_RUNTIME, main
-from edge_agent.config import FileSource, StreamSource, SyntheticSource
-from edge_agent.sources import Frame, SourceEnded, create_source
+from edge_agent.config import FileSource, StreamSource, SyntheticSource, UsbSource
+from edge_agent.sources import Frame, SourceEnded, SourceError, create_source
 from shared.int8_precision import PRECISION_KEY, ort_session_config
 
 
@@ -56,6 +57,24 @@ def test_unreachable_stream_is_retried_with_backoff_without_crashing():
         deadline = threading.Event()
         deadline.wait(1.5)
         assert thread.is_alive() and thread.backoff.delay == 0.1  # backed off to its ceiling
+    finally:
+        stop.set()
+        thread.join(5)
+    assert not thread.is_alive()
+
+
+def test_a_missing_usb_camera_is_a_clear_error_and_the_capture_keeps_retrying():
+    # No device node: V4L2 cannot open it (the same path a camera unplugged before start takes).
+    index = next(i for i in range(63, 0, -1) if not Path(f"/dev/video{i}").exists())
+    source = create_source(UsbSource(index=index))
+    with pytest.raises(SourceError, match=f"cannot open usb camera /dev/video{index}"):
+        source.open()
+    stop = threading.Event()
+    thread = CaptureThread("cam", source, LatestFrame(), stop, Backoff(0.05, 0.1))
+    thread.start()
+    try:
+        threading.Event().wait(1.0)
+        assert thread.is_alive() and thread.backoff.delay == 0.1  # retried, backed off to its ceiling
     finally:
         stop.set()
         thread.join(5)
