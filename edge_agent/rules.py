@@ -66,6 +66,10 @@ def first_anchor(track: Track, anchor: str) -> tuple[float, float] | None:
 Observation = tuple[tuple[float, float], float, float]  # anchor point, signed zone distance, ts
 
 PASS_SAMPLES = 16  # points tested along an unobserved path through a zone
+# A new track first seen within this share of a look-alike's box size around that box (at least
+# EMERGE_MIN, normalised x and y) stepped out of its group: see ``RuleEngine._emerged``.
+EMERGE_GROW = 0.25
+EMERGE_MIN = (0.015, 0.03)
 
 
 class ZoneRule:
@@ -175,8 +179,9 @@ class RuleEngine:
         return events
 
     def _end(self, track: Track, ts: float) -> list[RuleEvent]:
-        # A track ends max_age inferences after the object was last seen; what happened, happened then.
-        ts = min(ts, track.last_ts)
+        # A track ends max_age inferences after the object was last seen (or last known hidden in a group
+        # of its kind); what happened, happened then.
+        ts = min(ts, track.last_known_ts)
         events = []
         for zone in self.zones:
             if track.id in zone.inside and not track.left_frame and self.camera.events.zone_handoff_s > 0:
@@ -229,13 +234,41 @@ class RuleEngine:
         zone.held.remove(held)
         return held[1]
 
+    def _emerged(
+        self, zone: ZoneRule, track: Track, first: tuple[float, float] | None, by_id: dict[int, Track]
+    ) -> float | None:
+        """Entry time of the group ``track`` (first seen inside) stepped out of, if any.
+
+        Two people who walk in side by side are one blob to a coarse detector, so one track; when they
+        drift apart the second gets a track of its own in the middle of the zone. It was inside all along:
+        it entered with the track of its label, moving its way, whose box it was first seen in (grown by
+        ``EMERGE_GROW``). Not one of another class: the detector groups the cells of one class only."""
+        if first is None:
+            return None
+        best: tuple[float, float] | None = None  # (distance, entered)
+        for other_id, entered in zone.inside.items():
+            other = by_id.get(other_id)
+            if other is None or other.first_ts >= track.first_ts or other.label != track.label:
+                continue
+            (vx, vy), (ux, uy) = track.velocity, other.velocity
+            if vx * ux + vy * uy < 0:  # passing each other, not walking together
+                continue
+            x1, y1, x2, y2 = other.box
+            gx = max((x2 - x1) * EMERGE_GROW, EMERGE_MIN[0])
+            gy = max((y2 - y1) * EMERGE_GROW, EMERGE_MIN[1])
+            if x1 - gx <= first[0] <= x2 + gx and y1 - gy <= first[1] <= y2 + gy:
+                dist = math.dist(anchor_point(other, self.anchor), first)
+                if best is None or dist < best[0]:
+                    best = (dist, entered)
+        return None if best is None else best[1]
+
     def _zone(self, zone: ZoneRule, update: TrackUpdate, ts: float, tracked: bool) -> list[RuleEvent]:
         events: list[RuleEvent] = []
+        by_id = {t.id: t for t in update.active}
         if tracked:
             for track in update.active:
                 if track.misses == 0 and zone.applies(track):
-                    events.extend(self._zone_track(zone, track, ts))
-        by_id = {t.id: t for t in update.active}
+                    events.extend(self._zone_track(zone, track, ts, by_id))
         if zone.config.loiter_s is not None:
             for track_id, entered in zone.inside.items():
                 if (
@@ -258,7 +291,9 @@ class RuleEngine:
             events.extend(self._crowd(zone, by_id, ts))
         return events
 
-    def _zone_track(self, zone: ZoneRule, track: Track, ts: float) -> list[RuleEvent]:
+    def _zone_track(
+        self, zone: ZoneRule, track: Track, ts: float, by_id: dict[int, Track]
+    ) -> list[RuleEvent]:
         """Hysteresis: a state change needs ``min_zone_frames`` observations on the other side, one of
         them beyond ``margin``; the event is dated when the anchor first crossed the boundary."""
         d = zone.distance(anchor_point(track, self.anchor))
@@ -273,8 +308,10 @@ class RuleEngine:
                 if resumed is not None:
                     zone.inside[track.id] = resumed
                 else:
-                    zone.inside[track.id] = track.first_ts
-                    events.append(zone_entry(zone, track, track.first_ts))
+                    entered = self._emerged(zone, track, first, by_id)
+                    entered = track.first_ts if entered is None else entered
+                    zone.inside[track.id] = entered
+                    events.append(zone_entry(zone, track, entered))
         return events + self._zone_change(zone, track, anchor_point(track, self.anchor), d, ts)
 
     def _zone_change(

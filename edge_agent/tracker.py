@@ -32,6 +32,11 @@ LABEL_SWITCH_NLL = 10.0  # distance-match cost of a label change, per unit of pe
 APPEARANCE_FREE_D2 = 16.0  # within 4 sigma of its prediction a coasting track needs no colour match
 # A track missed once may just have lost one frame's detection to a neighbour: twins need two misses.
 TWIN_MIN_MISSES = 2
+# A track that walked out to the frame border (at least TURN_TRAVEL of the frame) and within TURN_WINDOW_S
+# moves back in faster than TURN_SPEED (frame fractions / s) has left; another object came in there.
+TURN_TRAVEL = 0.1
+TURN_WINDOW_S = 1.5
+TURN_SPEED = 0.04
 
 
 def iou(a: Box, b: Box) -> float:
@@ -103,6 +108,13 @@ class Track:
     first_box: Box | None = None  # where it was first detected (rules start from there on confirmation)
     feature: np.ndarray | None = None  # colour histogram (appearance.describe), running average
     lost: bool = False  # missed longer than max_age: waits for a look-alike detection, unseen by the rules
+    border: tuple[int, int, float] | None = None  # (axis, outward sign, ts) it last reached the border
+    covered_ts: float = 0.0  # last time it was unseen but predicted inside a look-alike's box (a group)
+
+    @property
+    def last_known_ts(self) -> float:
+        """Last seen, or if later, last known hidden in a group of its kind (``Tracker._cover``)."""
+        return max(self.last_ts, self.covered_ts)
 
     @property
     def label(self) -> str:
@@ -217,6 +229,8 @@ class Tracker:
         used_t: set[int] = set()
         used_d: set[int] = set()
         started: list[Track] = []
+        turned: set[int] = set()
+        newcomer_since: dict[int, float] = {}
         for _, ti, di in sorted(pairs):  # greedy: cheapest pairs first
             if ti in used_t or di in used_d:
                 continue
@@ -231,12 +245,25 @@ class Tracker:
             track.hits += 1
             track.misses = 0
             track.lost = False
+            if track.confirmed and self._turned_back(track, ts):
+                # It left when last at the border going out; the detection is the newcomer's, seen in
+                # the blob since then: it starts a track of its own.
+                turned.add(ti)
+                used_d.discard(di)
+                track.last_ts = newcomer_since[di] = track.border[2]  # type: ignore[index]
+                continue
             if not track.confirmed and track.hits >= self.config.min_hits:
                 track.confirmed = True
                 started.append(track)
         ended: list[Track] = []
         kept: list[Track] = []
+        seen = [self.tracks[ti] for ti in used_t - turned]
+        self._cover([t for ti, t in enumerate(self.tracks) if ti not in used_t], seen, ts)
         for ti, track in enumerate(self.tracks):
+            if ti in turned:
+                track.left_frame = True  # last seen at the border, going out
+                ended.append(track)
+                continue
             if ti not in used_t:
                 track.misses += 1
                 track.left_frame = self._leaving(track)
@@ -257,7 +284,7 @@ class Tracker:
                 next(self._ids),
                 det.box,
                 det.score,
-                ts,
+                newcomer_since.get(di, ts),
                 ts,
                 Kalman(cx, cy, accel=self.config.process_noise),
                 best_score=det.score,
@@ -321,6 +348,45 @@ class Tracker:
             or (y1 <= margin and vy < 0)
             or (y2 >= 1.0 - margin and vy > 0)
         )
+
+    def _cover(self, unseen: list[Track], seen: list[Track], ts: float) -> None:
+        """Marks unseen tracks predicted inside the box of a seen track of their label as still there
+        (``covered_ts``): two people walking side by side are one blob to a coarse detector, so one of
+        them goes undetected until they part or leave together."""
+        for track in unseen:
+            if not track.confirmed:
+                continue
+            cx, cy = track.center
+            for other in seen:
+                x1, y1, x2, y2 = other.box
+                if other.label == track.label and x1 <= cx <= x2 and y1 <= cy <= y2:
+                    track.covered_ts = ts
+                    break
+
+    def _turned_back(self, track: Track, ts: float) -> bool:
+        """Did it turn round at the frame border (just updated with a detection at ``ts``)? One object
+        walking out meets another walking in there; the detector sees one blob, and the track that was
+        leaving would follow the newcomer back in. Also records when it reaches the border going out."""
+        margin = self.config.exit_margin
+        if margin <= 0:
+            return False
+        x1, y1, x2, y2 = track.box
+        v, centre = track.velocity, track.center
+        fx1, fy1, fx2, fy2 = track.first_box or track.box
+        first = ((fx1 + fx2) / 2, (fy1 + fy2) / 2)
+        for axis, sign, at_border in (
+            (0, -1, x1 <= margin),
+            (0, 1, x2 >= 1.0 - margin),
+            (1, -1, y1 <= margin),
+            (1, 1, y2 >= 1.0 - margin),
+        ):
+            walked_out = (centre[axis] - first[axis]) * sign >= TURN_TRAVEL
+            if at_border and walked_out and v[axis] * sign > 0:
+                track.border = (axis, sign, ts)
+        if track.border is None or ts - track.border[2] > TURN_WINDOW_S:
+            return False
+        axis, sign, _ = track.border
+        return v[axis] * sign < -TURN_SPEED
 
     def flush(self) -> list[Track]:
         """End every confirmed track (source ended, shutdown)."""
