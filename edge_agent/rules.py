@@ -70,6 +70,7 @@ PASS_SAMPLES = 16  # points tested along an unobserved path through a zone
 # EMERGE_MIN, normalised x and y) stepped out of its group: see ``RuleEngine._emerged``.
 EMERGE_GROW = 0.25
 EMERGE_MIN = (0.015, 0.03)
+TOGETHER_COS = 0.7  # ... and walking its way: directions within about 45 degrees
 
 
 class ZoneRule:
@@ -251,8 +252,8 @@ class RuleEngine:
             if other is None or other.first_ts >= track.first_ts or other.label != track.label:
                 continue
             (vx, vy), (ux, uy) = track.velocity, other.velocity
-            if vx * ux + vy * uy < 0:  # passing each other, not walking together
-                continue
+            if vx * ux + vy * uy < TOGETHER_COS * math.hypot(vx, vy) * math.hypot(ux, uy):
+                continue  # not walking its way: passing by, not stepping out of its group
             x1, y1, x2, y2 = other.box
             gx = max((x2 - x1) * EMERGE_GROW, EMERGE_MIN[0])
             gy = max((y2 - y1) * EMERGE_GROW, EMERGE_MIN[1])
