@@ -10,7 +10,9 @@ track from reaching far onto an object that looks different: the usual way one o
 onto another after an occlusion. They also let an object hidden longer than ``max_age`` be recognised:
 a lost track waits ``max_lost`` more inferences, unseen by the rules, for a detection of its colours,
 and a new track confirmed where a lost one was expected, looking like it, is that object (a twin) and
-continues the old track instead of counting it twice.
+continues the old track instead of counting it twice. Two rules for a detector that sees people side by
+side as one blob: a track that walked out to the frame border and turns back in has left (it met someone
+coming in there), and an undetected track predicted inside a look-alike's box is hidden in that group.
 Coordinates are normalised (0..1); time is in seconds, so velocity is independent of the frame rate.
 """
 
