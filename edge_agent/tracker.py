@@ -247,12 +247,13 @@ class Tracker:
             track.hits += 1
             track.misses = 0
             track.lost = False
-            if track.confirmed and self._turned_back(track, ts):
+            left_at = self._turned_round(track, ts) if track.confirmed else None
+            if left_at is not None:
                 # It left when last at the border going out; the detection is the newcomer's, seen in
                 # the blob since then: it starts a track of its own.
                 turned.add(ti)
                 used_d.discard(di)
-                track.last_ts = newcomer_since[di] = track.border[2]  # type: ignore[index]
+                track.last_ts = newcomer_since[di] = left_at
                 continue
             if not track.confirmed and track.hits >= self.config.min_hits:
                 track.confirmed = True
@@ -365,13 +366,14 @@ class Tracker:
                     track.covered_ts = ts
                     break
 
-    def _turned_back(self, track: Track, ts: float) -> bool:
-        """Did it turn round at the frame border (just updated with a detection at ``ts``)? One object
-        walking out meets another walking in there; the detector sees one blob, and the track that was
-        leaving would follow the newcomer back in. Also records when it reaches the border going out."""
+    def _turned_round(self, track: Track, ts: float) -> float | None:
+        """When it was last at the frame border going out, if it has turned round there since (it was
+        just updated with a detection at ``ts``). One object walking out meets another walking in there;
+        the detector sees one blob, and the track that was leaving would follow the newcomer back in.
+        Also records when it reaches the border going out."""
         margin = self.config.exit_margin
         if margin <= 0:
-            return False
+            return None
         x1, y1, x2, y2 = track.box
         v, centre = track.velocity, track.center
         fx1, fy1, fx2, fy2 = track.first_box or track.box
@@ -386,9 +388,9 @@ class Tracker:
             if at_border and walked_out and v[axis] * sign > 0:
                 track.border = (axis, sign, ts)
         if track.border is None or ts - track.border[2] > TURN_WINDOW_S:
-            return False
-        axis, sign, _ = track.border
-        return v[axis] * sign < -TURN_SPEED
+            return None
+        axis, sign, at = track.border
+        return at if v[axis] * sign < -TURN_SPEED else None
 
     def flush(self) -> list[Track]:
         """End every confirmed track (source ended, shutdown)."""
