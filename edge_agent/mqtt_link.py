@@ -240,8 +240,12 @@ class MqttLink:
     def wait_idle(self, timeout: float) -> bool:
         """Wait until the outbox is empty and nothing is in flight (tests, graceful stop)."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self._inflight and self.outbox.depth() == 0:
+        while True:  # checks at least once, so wait_idle(0) answers "idle now?"
+            if self.idle():
                 return True
+            if time.monotonic() >= deadline:
+                return False
             time.sleep(0.05)
-        return False
+
+    def idle(self) -> bool:
+        return not self._inflight and self.outbox.depth() == 0

@@ -135,3 +135,19 @@ def test_sigkill_then_restart_delivers_what_was_in_the_outbox(
     assert ids[: len(stranded)] == stranded  # the stranded events first, in order
     assert len(ids) == len(set(ids))  # none twice
     assert [e.seq for e in received] == sorted(e.seq for e in received)  # seq continued after the restart
+
+
+def test_run_on_a_finite_file_exits_0_once_the_source_ended_and_the_outbox_drained(
+    tmp_path: Path, mosquitto, recorder_factory, red_model, red_clip
+):
+    recorder = recorder_factory(mosquitto.host, mosquitto.port)
+    proc = spawn(write_config(tmp_path, mosquitto.url, red_model, red_clip, loop=False))
+    try:
+        assert proc.wait(60) == 0  # no signal sent: the agent ends the run itself
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    log = proc.stdout.read().decode()
+    assert "all sources ended and the outbox is empty" in log, log[-2000:]
+    assert not outbox_event_ids(tmp_path / "outbox.db")
+    assert recorder.wait_for(lambda: len(recorder.on("/events")) >= 2, 10)
