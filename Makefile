@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format models schemas system-deps venv clean bench
+.PHONY: demo test lint format models schemas system-deps venv clean bench mcu
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,10 +22,15 @@ system-deps:
 demo: system-deps $(STAMP)
 	$(PY) -m deploy.demo
 
-test: system-deps $(STAMP)
+test: system-deps $(STAMP) mcu
 	$(VENV)/bin/ruff check .
 	$(PY) -m shared.schemas --check docs/protocol
 	$(PY) -m pytest -q
+
+## The microcontroller class: export the int8 model to C, build the host library and the Cortex-M7
+## firmware (the linker script fails the build over the flash/RAM budget). tests/mcu runs them.
+mcu: system-deps $(STAMP)
+	$(MAKE) -C firmware_models/mcu PYTHON=$(abspath $(PY))
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -1,6 +1,6 @@
 """``python -m firmware_models <command>``: the whole model toolchain behind one CLI.
 
-Commands: render, train, export, quantize, evaluate, card, check-manifest, build-all, retune.
+Commands: render, train, export, quantize, evaluate, card, check-manifest, build-all, retune, export-c.
 """
 
 from __future__ import annotations
@@ -214,6 +214,19 @@ def cmd_retune(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_c(args: argparse.Namespace) -> int:
+    """An int8 QDQ model folder → the C header the microcontroller firmware compiles in."""
+    from .export_c import ExportError, export_c
+
+    try:
+        path = export_c(Path(args.model), Path(args.out))
+    except ExportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m firmware_models", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -285,6 +298,11 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--out", help="output root (default: firmware_models/reference)")
     b.add_argument("--docs", help="model card folder (default: docs/models)")
     b.set_defaults(func=cmd_build_all)
+
+    x = sub.add_parser("export-c", help="int8 QDQ model folder → C header for the microcontroller library")
+    x.add_argument("--model", required=True, help="folder with model.onnx and manifest.json")
+    x.add_argument("--out", required=True, help="folder for es_model_data.h")
+    x.set_defaults(func=cmd_export_c)
 
     u = sub.add_parser(
         "retune", help="same weights, decoder re-tuned and re-evaluated under the reference's new version"
