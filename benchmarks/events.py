@@ -60,14 +60,13 @@ import numpy as np
 import yaml
 
 from edge_agent.config import CameraConfig, LineConfig, RuntimeConfig
-from edge_agent.model.decoders import Detection
-from edge_agent.model.runtime import Letterbox, ModelRuntime
 from edge_agent.pipeline import CameraPipeline
 from edge_agent.replay import replay
 from edge_agent.rules import RuleEvent
 from firmware_models.data import fomo_targets
 from firmware_models.world import SyntheticVideo, TruthEvent, TruthObject
 from firmware_models.world.events import truth_events as world_truth_events
+from model_runtime import Detection, Letterbox, ModelRuntime
 from shared.payloads import EventKind, EventPhase
 
 REPO = Path(__file__).resolve().parents[1]

@@ -17,8 +17,8 @@ import time
 
 from edge_agent import __version__
 from edge_agent.config import AgentConfig, ConfigError, load_config
-from edge_agent.model.runtime import ModelLoadError, ModelRuntime
 from edge_agent.sources import SourceEnded, SourceError, SourceLost, create_source
+from model_runtime import ModelLoadError, ModelRuntime
 from shared.int8_precision import PRECISION_KEY
 from shared.logstream import CurrentStderrHandler
 

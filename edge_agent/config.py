@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from edge_agent.updater.config import UpdaterConfig
+from model_runtime.session import SessionSettings
 from shared.topics import DEFAULT_PREFIX, DEVICE_ID_RE
 
 Point = tuple[float, float]
@@ -352,6 +353,18 @@ class RuntimeConfig(Section):
     intra_op_threads: Annotated[int, Field(ge=0, le=64)] = 1
     allow_spinning: bool = False
     warmup_runs: Annotated[int, Field(ge=0, le=100)] = 2
+    int8_precision: Literal["auto", "exact", "fast"] = Field(
+        default="auto", description="onnxruntime's exact int8 mode: auto asks for it on x86 without VNNI"
+    )
+
+    def session_settings(self) -> SessionSettings:
+        return SessionSettings(
+            providers=list(self.providers),
+            threads=self.intra_op_threads,
+            allow_spinning=self.allow_spinning,
+            precision=self.int8_precision,
+            warmup_runs=self.warmup_runs,
+        )
 
 
 class AgentConfig(Section):

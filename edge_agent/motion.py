@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from edge_agent.config import MotionConfig
-from edge_agent.imaging import Pyramid
+from model_runtime.imaging import Pyramid
 
 
 @dataclass

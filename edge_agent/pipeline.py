@@ -19,12 +19,11 @@ import numpy as np
 from edge_agent import appearance
 from edge_agent.capture import LatestFrame
 from edge_agent.config import CameraConfig, RuntimeConfig
-from edge_agent.model.decoders import Detection
-from edge_agent.model.runtime import ModelRuntime
 from edge_agent.motion import MotionDetector
 from edge_agent.rules import RuleEngine, RuleEvent
 from edge_agent.sources import Frame
 from edge_agent.tracker import Box, Tracker, TrackUpdate
+from model_runtime import Detection, ModelRuntime
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from edge_agent import appearance
 from edge_agent.config import TrackerConfig
-from edge_agent.model.decoders import Detection
+from model_runtime import Detection
 
 Box = tuple[float, float, float, float]
 LABEL_SWITCH_NLL = 10.0  # distance-match cost of a label change, per unit of penalty (≈ 4.5 sigma)

@@ -7,9 +7,9 @@ from collections.abc import Iterable
 import numpy as np
 from tqdm import tqdm
 
+from model_runtime.preprocessing import fit
 from shared.manifest import InputSpec
 
-from .preprocess import resize
 from .world import TruthObject, crop_samples, still_samples
 
 IGNORE = -1  # target value for cells the loss and the metric skip (heavily occluded objects)
@@ -49,7 +49,7 @@ def fomo_dataset(
     truths: list[list[TruthObject]] = []
     samples = still_samples(seed, count)
     for i, (image, objects) in enumerate(tqdm(samples, total=count, desc=desc, unit="frame", leave=False)):
-        images[i] = resize(image, spec)
+        images[i] = fit(image, spec)[0]
         targets[i] = fomo_targets(objects, labels, grid)
         truths.append(objects)
     return images, targets, truths

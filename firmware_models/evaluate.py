@@ -13,13 +13,14 @@ import numpy as np
 import onnxruntime as ort
 from tqdm import tqdm
 
-from shared.int8_precision import ort_session_config
+from model_runtime import Detection, ModelRuntime, SessionSettings
+from model_runtime.decoders import class_probabilities, decode, named
+from model_runtime.preprocessing import letterbox_of, prepare
+from model_runtime.session import PrecisionMode
 from shared.manifest import DecoderType, ModelManifest
 
 from .calibration import RENDERED, load_frames
-from .decoders import Detection, classify, decode
 from .metrics import accuracy, box_f1, centroid_f1
-from .preprocess import prepare
 from .world import TruthObject, crop_samples, still_samples
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ METRIC_NAMES = {
     DecoderType.FOMO: "centroid_f1",
     DecoderType.SSD: "box_f1@iou0.5",
     DecoderType.YOLO: "box_f1@iou0.5",
+    DecoderType.GFL: "box_f1@iou0.5",
 }
 
 
@@ -62,32 +64,35 @@ def eval_set(manifest: ModelManifest, source: str = RENDERED, count: int = 500, 
     return EvalSet(frames, f"rendered frames (seed {seed})", truths=truths)
 
 
+def runtime_for(
+    path: str | Path, manifest: ModelManifest, threads: int = 1, precision: PrecisionMode = "auto"
+) -> ModelRuntime:
+    """The model runtime the agent uses, on ``path`` with ``manifest`` (the file need not match it yet)."""
+    settings = SessionSettings(threads=threads, precision=precision)
+    return ModelRuntime(Path(path).parent, settings, manifest=manifest, model_path=path)
+
+
 def session(path: str | Path, threads: int = 1) -> ort.InferenceSession:
-    """A CPU session with ``threads`` intra-op threads; initializers listed as inputs are stripped first."""
-    import onnx
+    """A bare CPU session with the runtime's settings (for graph-level checks that need no manifest)."""
+    from model_runtime.session import open_session
 
-    from .quantize import strip_initializer_inputs
-
-    model = onnx.load(str(path))
-    source: str | bytes = str(path)
-    if strip_initializer_inputs(model):
-        source = model.SerializeToString()
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    for key, value in ort_session_config().items():  # int8 exact on x86 CPUs without VNNI
-        opts.add_session_config_entry(key, value)
-    return ort.InferenceSession(source, opts, providers=["CPUExecutionProvider"])
+    return open_session(path, SessionSettings(threads=threads))
 
 
 def predict(
     path: str | Path, manifest: ModelManifest, frames: list[np.ndarray], desc: str = "infer"
 ) -> list[list[np.ndarray]]:
-    sess = session(path)
-    name = sess.get_inputs()[0].name
-    return [sess.run(None, {name: prepare(f, manifest.input)}) for f in tqdm(frames, desc=desc, leave=False)]
+    """Raw outputs per frame, in the manifest's output order."""
+    rt = runtime_for(path, manifest)
+    return [rt.infer(prepare(f, manifest.input)) for f in tqdm(frames, desc=desc, leave=False)]
+
+
+def with_threshold(manifest: ModelManifest, threshold: float | None) -> ModelManifest:
+    if threshold is None:
+        return manifest
+    return manifest.model_copy(
+        update={"decoder": manifest.decoder.model_copy(update={"score_threshold": threshold})}
+    )
 
 
 def detections(
@@ -96,7 +101,21 @@ def detections(
     frames: list[np.ndarray],
     threshold: float | None = None,
 ) -> list[list[Detection]]:
-    return [decode(o, manifest, f.shape[:2], threshold) for o, f in zip(outputs, frames, strict=True)]
+    """The runtime's decode, exactly as the agent runs it (boxes normalised to each frame)."""
+    m = with_threshold(manifest, threshold)
+    return [
+        decode(named(o, m), m, letterbox_of(f.shape, m.input), f.shape[:2])
+        for o, f in zip(outputs, frames, strict=True)
+    ]
+
+
+def metric_labels(manifest: ModelManifest) -> tuple[str, ...]:
+    """The labels detections carry: the model's, or the rule names its label map gives them."""
+    if manifest.label_map is None:
+        return manifest.labels
+    names = manifest.label_map.names
+    keep = [names.get(x, None if manifest.label_map.drop_unmapped else x) for x in manifest.labels]
+    return tuple(dict.fromkeys(x for x in keep if x))
 
 
 def grid_of(manifest: ModelManifest, outputs: list[list[np.ndarray]]) -> tuple[int, int]:
@@ -114,12 +133,11 @@ def score(
     """The metric of ``outputs`` against truth, or (no truth) against ``reference`` outputs (agreement)."""
     kind = manifest.decoder.type
     if kind == DecoderType.CLASSIFIER:
-        predicted = np.array([int(np.argmax(classify(o, manifest))) for o in outputs])
-        expected = (
-            data.classes
-            if data.has_truth
-            else np.array([int(np.argmax(classify(o, manifest))) for o in reference or outputs])
-        )
+        def best(o: list[np.ndarray]) -> int:
+            return int(np.argmax(class_probabilities(named(o, manifest), manifest)))
+
+        predicted = np.array([best(o) for o in outputs])
+        expected = data.classes if data.has_truth else np.array([best(o) for o in reference or outputs])
         result = accuracy(predicted, expected)
         result["per_class"] = {manifest.labels[k]: v for k, v in result["per_class"].items()}
         return result
@@ -128,17 +146,13 @@ def score(
     if truths is None:
         ref = detections(reference or outputs, manifest, data.frames, threshold)
         truths = [
-            [
-                TruthObject(i, manifest.labels[d.label], d.bbox or (0, 0, 0, 0), d.centroid, 1.0)
-                for i, d in enumerate(frame)
-            ]
-            for frame in ref
+            [TruthObject(i, d.label, d.bbox, d.centroid, 1.0) for i, d in enumerate(frame)] for frame in ref
         ]
+    labels = metric_labels(manifest)
+    background = manifest.decoder.background_index if manifest.label_map is None else None
     if kind == DecoderType.FOMO:
-        return centroid_f1(
-            dets, truths, manifest.labels, grid_of(manifest, outputs), manifest.decoder.background_index
-        )
-    return box_f1(dets, truths, manifest.labels, background=manifest.decoder.background_index)
+        return centroid_f1(dets, truths, labels, grid_of(manifest, outputs), background)
+    return box_f1(dets, truths, labels, background=background)
 
 
 def tune_threshold(
@@ -210,6 +224,7 @@ def latency_ms(
     runs: int = 300,
     warmup: int = 30,
     rounds: int = 10,
+    precision: PrecisionMode = "auto",
 ) -> list[dict[str, float]]:
     """Single-threaded wall time of one inference per model: p50 and p99 over ``runs`` after ``warmup``.
 
@@ -219,8 +234,9 @@ def latency_ms(
     one run to the next on a shared VM. Blocks, not single inferences: alternating every inference
     evicts each model's weights from the cache and times a cold start.
     """
-    sessions = [session(path, threads=1) for path in paths]
-    feeds = [{s.get_inputs()[0].name: prepare(frame, manifest.input)} for s in sessions]
+    tensor = prepare(frame, manifest.input)
+    sessions = [runtime_for(path, manifest, 1, precision).session for path in paths]
+    feeds = [{manifest.input.name: tensor} for _ in sessions]
     for sess, feed in zip(sessions, feeds, strict=True):
         for _ in range(warmup):
             sess.run(None, feed)

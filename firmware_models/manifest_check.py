@@ -124,7 +124,20 @@ def check(manifest: ModelManifest, model_path: Path) -> list[str]:
             )
     ordered = [values[n] for n in declared_outputs if n in values] or list(values.values())
     problems += _check_decoder(manifest, ordered)
+    if not problems:
+        problems += _run_decoder(manifest, values)
     return problems
+
+
+def _run_decoder(manifest: ModelManifest, values: dict[str, np.ndarray]) -> list[str]:
+    """The runtime's own decoder on the zero-input outputs: binding and shapes, as the agent will."""
+    from model_runtime.decoders import DecoderError, get_decoder
+
+    try:
+        get_decoder(manifest.decoder.type)(values, manifest)
+    except DecoderError as exc:
+        return [f"decoder: {exc}"]
+    return []
 
 
 def _check_decoder(manifest: ModelManifest, outputs: list[np.ndarray]) -> list[str]:
@@ -160,10 +173,14 @@ def _check_decoder(manifest: ModelManifest, outputs: list[np.ndarray]) -> list[s
     elif kind == DecoderType.SSD:
         if len(outputs) != 2:
             return [f"outputs: ssd needs 2 outputs (boxes, scores), the model has {len(outputs)}"]
-        names = [o.name.lower() for o in manifest.outputs]
-        boxes, scores = (
-            (outputs[0], outputs[1]) if "box" in names[0] or "score" in names[1] else (outputs[1], outputs[0])
-        )
+        from model_runtime.decoders.common import DecoderError, pick
+
+        values = dict(zip([o.name for o in manifest.outputs], outputs, strict=True))
+        try:
+            boxes = pick(values, manifest, "boxes", ("box", "loc"))
+            scores = pick(values, manifest, "scores", ("score", "conf", "cls"))
+        except DecoderError as exc:
+            return [f"outputs: {exc}"]
         problems = []
         if boxes.shape[-1] != 4 or boxes.ndim != 3:
             problems.append(f"outputs: ssd boxes must be [1, K, 4], the model's are {list(boxes.shape)}")
@@ -178,9 +195,9 @@ def _check_decoder(manifest: ModelManifest, outputs: list[np.ndarray]) -> list[s
         declared = dec.params.get("version")
         version = None if declared is None else str(declared).lower().lstrip("v")
         v5_ok, v8_ok = first[2] == 5 + n, first[1] == 4 + n
-        if version not in (None, "5", "8"):
-            return [f"decoder.params.version: {declared!r} is neither 5 nor 8"]
-        if version == "5" and not v5_ok:
+        if version not in (None, "5", "8", "x"):
+            return [f"decoder.params.version: {declared!r} is not 5, 8 or x"]
+        if version in ("5", "x") and not v5_ok:
             return [f"labels: yolo v5 rows need 5+{n}={5 + n} values, the output is {list(first)}"]
         if version == "8" and not v8_ok:
             return [f"labels: yolo v8 needs [1, 4+{n}={4 + n}, K], the output is {list(first)}"]

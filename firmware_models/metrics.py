@@ -10,8 +10,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from model_runtime.detection import Detection
+
 from .data import MIN_VISIBLE
-from .decoders import Detection
 from .world import TruthObject
 
 
@@ -45,7 +46,8 @@ def _match(
     used_must: set[int] = set()
     used_opt: set[int] = set()
     for det in sorted(dets, key=lambda d: -d.score):
-        name = labels[det.label]
+        name = det.label
+        counts.setdefault(name, [0, 0, 0])
         hit = next(
             (i for i, t in enumerate(must) if i not in used_must and t.label == name and close(det, t)), None
         )

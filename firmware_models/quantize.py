@@ -22,10 +22,10 @@ from onnxruntime.quantization import (
 from onnxruntime.quantization.shape_inference import quant_pre_process
 from tqdm import tqdm
 
+from model_runtime.preprocessing import prepare
 from shared.manifest import ModelManifest
 
 from .onnx_meta import get_props, set_props
-from .preprocess import prepare
 
 # Kept in float: softmax probabilities would lose resolution near 0 and 1 for no speed gain.
 FLOAT_OPS = ("Softmax",)

@@ -7,9 +7,10 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from model_runtime.preprocessing import to_tensor
+
 from .data import IGNORE
 from .nets import DesignCNN, FomoNet
-from .preprocess import to_tensor
 from .reference import ReferenceModel
 
 OBJECT_WEIGHT = 10.0  # FOMO: an object cell costs this many background cells (objects are rare)

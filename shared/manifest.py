@@ -32,6 +32,7 @@ class DecoderType(StrEnum):
     FOMO = "fomo"
     SSD = "ssd"
     YOLO = "yolo"
+    GFL = "gfl"
 
 
 class InputSpec(Strict):
@@ -41,6 +42,9 @@ class InputSpec(Strict):
     dtype: Literal["float32", "uint8", "int8"] = "float32"
     color: Literal["RGB", "BGR", "GRAY"] = "RGB"
     resize: Literal["stretch", "letterbox"] = "stretch"
+    align: Literal["center", "top-left"] = Field(default="center", description="letterbox placement")
+    pad_value: Annotated[int, Field(ge=0, le=255)] = Field(default=114, description="letterbox pad pixel")
+    interpolation: Literal["area", "linear", "nearest", "cubic"] = "area"
     scale: float = Field(default=1.0 / 255.0, description="pixel * scale, then (x - mean) / std")
     mean: tuple[float, ...] = (0.0, 0.0, 0.0)
     std: tuple[float, ...] = (1.0, 1.0, 1.0)
@@ -61,6 +65,17 @@ class InputSpec(Strict):
 class OutputSpec(Strict):
     name: str
     shape: tuple[int | str, ...] | None = None
+    role: str | None = Field(
+        default=None,
+        description="what the decoder reads here (ssd: boxes, scores; gfl: scores/8, distances/8, ...)",
+    )
+
+
+class LabelMap(Strict):
+    """The model's labels (e.g. COCO-80) → the names the rules use."""
+
+    names: dict[str, str] = Field(default_factory=dict, description="model label → rule label")
+    drop_unmapped: bool = Field(default=False, description="labels not in names produce no detections")
 
 
 class DecoderSpec(Strict):
@@ -95,6 +110,7 @@ class ModelManifest(Strict):
     outputs: tuple[OutputSpec, ...]
     decoder: DecoderSpec
     labels: tuple[str, ...]
+    label_map: LabelMap | None = None
     precision: Literal["fp32", "int8"] = "int8"
     metrics: dict[str, Any] = Field(default_factory=dict)
     quantization: dict[str, Any] = Field(default_factory=dict)
@@ -111,6 +127,13 @@ class ModelManifest(Strict):
             raise ValueError("input.mean and input.std must have the same length")
         if self.decoder.type == DecoderType.FOMO:
             self._check_grouping()
+        if self.label_map is not None:
+            unknown = sorted(set(self.label_map.names) - set(self.labels))
+            if unknown:
+                raise ValueError(f"label_map.names: {unknown} are not labels of the model")
+        names = [o.name for o in self.outputs]
+        if len(names) != len(set(names)):
+            raise ValueError(f"outputs: names repeat ({names})")
         return self
 
     def _check_grouping(self) -> None:

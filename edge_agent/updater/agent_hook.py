@@ -16,9 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edge_agent.model.runtime import ModelRuntime
 from edge_agent.updater.store import ModelStore
 from edge_agent.updater.updater import Updater
+from model_runtime import ModelRuntime
 from shared.manifest import load_manifest
 from shared.payloads import DeviceState
 from shared.topics import QOS_RELIABLE

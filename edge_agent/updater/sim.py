@@ -22,10 +22,10 @@ import cv2
 import numpy as np
 
 from edge_agent.config import RuntimeConfig
-from edge_agent.model.runtime import ModelRuntime
 from edge_agent.updater.config import HealthConfig, UpdaterConfig
 from edge_agent.updater.transport import PahoTransport
 from edge_agent.updater.updater import Updater
+from model_runtime import ModelRuntime
 from shared.topics import Topics
 
 log = logging.getLogger(__name__)

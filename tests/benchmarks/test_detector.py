@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from benchmarks.detector import found, run, situations
 from benchmarks.events import DEFAULT_MODEL
-from edge_agent.model.decoders import Detection
 from firmware_models.world import TruthObject
+from model_runtime import Detection
 
 CELL = (1 / 40, 1 / 24)
 

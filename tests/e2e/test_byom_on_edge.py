@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_agent.model.runtime import ModelRuntime
 from firmware_models.cli import main as toolchain
+from model_runtime import ModelRuntime
 from tests.models.toy_models import (
     build_ssd,
     build_yolo_v8,

@@ -6,8 +6,8 @@ import numpy as np
 
 from edge_agent import appearance
 from edge_agent.config import TrackerConfig
-from edge_agent.model.decoders import Detection
 from edge_agent.tracker import Tracker
+from model_runtime import Detection
 
 
 def painted(bgr: tuple[int, int, int], shade: float = 1.0) -> np.ndarray | None:

@@ -10,8 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_agent.model.decoders import DecoderError, decode_yolo
-from edge_agent.model.runtime import ModelLoadError, ModelRuntime, preprocess
+from model_runtime import ModelLoadError, ModelRuntime, preprocess
+from model_runtime.decoders import DecoderError
+from model_runtime.decoders.yolo import decode_yolo
 from shared.manifest import InputSpec, parse_manifest
 from tests.edge.tiny_models import colour_classifier, constant_outputs
 
@@ -92,10 +93,10 @@ def test_yolo_v5_rows_and_shape_errors():
         }
     )
     rows = np.array([[[20, 20, 10, 10, 0.9, 0.1, 0.95], [20, 20, 10, 10, 0.3, 0.9, 0.1]]], np.float32)
-    found = decode_yolo([rows], manifest)
+    found = decode_yolo({"o": rows}, manifest)
     assert len(found) == 1 and found[0].label == "b" and found[0].score == pytest.approx(0.855)
-    with pytest.raises(DecoderError, match="v5 expects"):
-        decode_yolo([np.zeros((1, 3, 6), np.float32)], manifest)
+    with pytest.raises(DecoderError, match="yolo 5 expects"):
+        decode_yolo({"o": np.zeros((1, 3, 6), np.float32)}, manifest)
 
 
 def test_preprocess_layout_colour_and_normalisation():
@@ -152,7 +153,7 @@ def test_preprocess_fast_path_matches_the_manifest_formula():
 
 def test_missing_execution_providers_fall_back_to_cpu(red_model: Path, caplog):
     from edge_agent.config import RuntimeConfig
-    from edge_agent.model.runtime import choose_providers
+    from model_runtime.session import choose_providers
 
     assert choose_providers(["NoSuchExecutionProvider", "CPUExecutionProvider"]) == ["CPUExecutionProvider"]
     assert "not available here" in caplog.text

@@ -96,7 +96,7 @@ def test_known_tracks_skip_inferences_except_near_a_line(red_model: Path):
 
 
 def test_area_pyramid_matches_a_direct_area_resize_and_is_shared_per_frame():
-    from edge_agent.imaging import Pyramid
+    from model_runtime.imaging import Pyramid
 
     yy, xx = np.mgrid[0:432, 0:768]
     image = np.dstack([(xx / 3) % 256, (yy / 2) % 256, ((xx + yy) / 5) % 256]).astype(np.uint8)

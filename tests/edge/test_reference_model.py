@@ -99,7 +99,7 @@ def test_events_benchmark_with_a_perfect_detector_scores_tracker_and_rules_alone
 
 def test_perfect_grid_detects_each_visible_object_at_its_target_cell(street: SyntheticVideo):
     from benchmarks.events import PerfectGrid
-    from edge_agent.model.runtime import ModelRuntime
+    from model_runtime import ModelRuntime
 
     model = ModelRuntime(FOMO, RuntimeConfig(warmup_runs=0))
     grid = PerfectGrid(0.3, model)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from edge_agent.config import CameraConfig, TrackerConfig
-from edge_agent.model.decoders import Detection
 from edge_agent.rules import RuleEngine
 from edge_agent.tracker import Tracker
+from model_runtime import Detection
 from shared.payloads import EventKind, EventPhase
 
 

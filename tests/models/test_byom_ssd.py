@@ -12,9 +12,8 @@ import numpy as np
 import onnx
 
 from firmware_models.cli import main
-from firmware_models.decoders import decode
-from firmware_models.evaluate import EvalSet, compare, predict
-from firmware_models.preprocess import prepare
+from firmware_models.evaluate import EvalSet, compare, detections, predict
+from model_runtime.preprocessing import prepare
 from shared.manifest import load_manifest
 from tests.models.toy_models import draw_scene, write_fp32_bundle
 
@@ -65,8 +64,7 @@ def test_quantize_and_evaluate_third_party_ssd(tmp_path: Path) -> None:
     outputs = predict(int8_path, manifest, data.frames[:5])
     for raw, (image, truth) in zip(outputs, scenes[:5], strict=True):
         found = sorted(
-            (manifest.labels[d.label], tuple(round(v, 3) for v in d.bbox))
-            for d in decode(raw, manifest, image.shape[:2])
+            (d.label, tuple(round(v, 3) for v in d.bbox)) for d in detections([raw], manifest, [image])[0]
         )
         expected = sorted((t.label, tuple(round(v, 3) for v in t.bbox)) for t in truth)
         assert found == expected

@@ -11,15 +11,15 @@ import pytest
 
 from firmware_models import REFERENCE_DIR
 from firmware_models.data import MIN_VISIBLE
-from firmware_models.decoders import classify, decode
-from firmware_models.evaluate import session
+from firmware_models.evaluate import detections, runtime_for
 from firmware_models.golden import check_golden
 from firmware_models.manifest_check import check
 from firmware_models.metrics import centroid_f1
 from firmware_models.onnx_meta import get_props
-from firmware_models.preprocess import prepare
 from firmware_models.reference import REFERENCE_MODELS
 from firmware_models.world import crop_samples, still_samples
+from model_runtime.decoders import class_probabilities, named
+from model_runtime.preprocessing import prepare
 from shared.manifest import DecoderType, load_manifest, sha256_file
 
 NAMES = sorted(REFERENCE_MODELS)
@@ -73,13 +73,13 @@ def test_golden_outputs_reproduce(name: str) -> None:
 def test_crop_classifier_classifies_fresh_crops() -> None:
     manifest, model_path = load_manifest(REFERENCE_DIR / "crop-classifier")
     assert manifest.decoder.type == DecoderType.CLASSIFIER and manifest.decoder.apply_softmax
-    sess = session(model_path)
+    rt = runtime_for(model_path, manifest)
     x, y = crop_samples(FRESH_SEED, 25, size=manifest.input.height, labels=manifest.labels)
     predicted = np.array(
         [
             int(
                 np.argmax(
-                    classify(sess.run(None, {manifest.input.name: prepare(c, manifest.input)}), manifest)
+                    class_probabilities(named(rt.infer(prepare(c, manifest.input)), manifest), manifest)
                 )
             )
             for c in x
@@ -94,9 +94,9 @@ def test_fomo_street_finds_objects_in_fresh_frames() -> None:
     manifest, model_path = load_manifest(REFERENCE_DIR / "fomo-street")
     dec = manifest.decoder
     assert (dec.type, dec.background_index, dec.apply_softmax) == (DecoderType.FOMO, 0, False)
-    sess = session(model_path)
+    rt = runtime_for(model_path, manifest)
     frames = list(still_samples(FRESH_SEED, 40))
-    outputs = [sess.run(None, {manifest.input.name: prepare(img, manifest.input)}) for img, _ in frames]
+    outputs = [rt.infer(prepare(img, manifest.input)) for img, _ in frames]
     probs = outputs[0][0]
     grid = tuple(dec.params["grid"])
     assert probs.shape == (1, len(manifest.labels), *grid)
@@ -105,7 +105,7 @@ def test_fomo_street_finds_objects_in_fresh_frames() -> None:
         manifest.input.width // dec.params["stride"],
     )
     assert np.allclose(probs.sum(axis=1), 1.0, atol=0.02), "softmax is inside the model"
-    dets = [decode(o, manifest, img.shape[:2]) for o, (img, _) in zip(outputs, frames, strict=True)]
+    dets = detections(outputs, manifest, [img for img, _ in frames])
     result = centroid_f1(dets, [t for _, t in frames], manifest.labels, grid)
     assert result["value"] >= 0.85, result
     busy = max(range(len(frames)), key=lambda i: sum(o.visible >= MIN_VISIBLE for o in frames[i][1]))

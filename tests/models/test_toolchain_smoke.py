@@ -163,8 +163,8 @@ def test_skip_head_builds_to_an_int8_model_the_agent_runs(tmp_path: Path) -> Non
     """The ``skip`` FOMO head goes through every step (train, export, quantize, evaluate) and the edge
     runtime decodes its int8 output on the same 40x24 grid."""
     from edge_agent.config import RuntimeConfig
-    from edge_agent.model.runtime import ModelRuntime, preprocess
     from firmware_models.build import build
+    from model_runtime import ModelRuntime, preprocess
 
     ref = replace(REFERENCE_MODELS["fomo-street"].smoke(), head="skip")
     report = build(ref, tmp_path / "fomo-street", tmp_path / "docs", progress=False, latency_runs=5)

@@ -98,7 +98,7 @@ def test_signed_rollback_may_go_below_the_running_version(
     ("derive", "reason"),
     [
         # A botched export: the class order of the output layer scrambled; golden outputs no longer match.
-        (lambda base, out: broken_export(base, out, "2.3.0"), "self-test: output_0 differs from golden"),
+        (lambda base, out: broken_export(base, out, "2.3.0"), "self-test: golden output_0 differs"),
         # A mis-packaged release: grey input declared for an RGB network. Golden tensors match (they are
         # tensors, not frames); a frame through the manifest's preprocessing does not fit the graph.
         (

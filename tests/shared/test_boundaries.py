@@ -29,7 +29,10 @@ def imported_packages(package: str) -> dict[str, set[str]]:
     ("package", "forbidden"),
     [
         ("edge_agent", {"cloud_hub", "torch"}),
-        ("cloud_hub", {"edge_agent", "torch"}),
+        ("cloud_hub", {"edge_agent", "firmware_models", "torch"}),
+        # One runtime for camera, hub and toolchain: it depends on none of them, and never on torch.
+        ("model_runtime", {"edge_agent", "cloud_hub", "firmware_models", "torch"}),
+        ("firmware_models", {"edge_agent", "cloud_hub"}),
         ("shared", {"edge_agent", "cloud_hub", "firmware_models", "torch"}),
         ("firmware_models/world", {"torch", "onnxruntime", "edge_agent", "cloud_hub"}),
     ],
@@ -39,3 +42,42 @@ def test_import_boundaries(package: str, forbidden: set[str]) -> None:
     assert modules, f"no modules found under {package}"
     offenders = {module: sorted(names & forbidden) for module, names in modules.items() if names & forbidden}
     assert offenders == {}
+
+
+def test_one_runtime_no_second_copy_of_decoders_or_preprocessing() -> None:
+    """The agent and the toolchain have no decoders, preprocessing or golden handling of their own."""
+    for gone in ("edge_agent/model", "firmware_models/decoders.py", "firmware_models/preprocess.py"):
+        assert not (REPO / gone).exists(), gone
+    users = {
+        "edge_agent/pipeline.py",
+        "edge_agent/updater/selftest.py",
+        "cloud_hub/rollout/validate.py",
+        "firmware_models/evaluate.py",
+        "firmware_models/quantize.py",
+        "firmware_models/train.py",
+    }
+    for path in users:
+        assert "model_runtime" in imported_packages_of(REPO / path), path
+
+
+def imported_packages_of(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_the_hub_validates_models_without_opencv() -> None:
+    """The hub image has no OpenCV: its model validation must not pull it in through model_runtime."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import cloud_hub.rollout.validate; "
+        "print('cv2' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

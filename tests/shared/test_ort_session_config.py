@@ -13,10 +13,10 @@ import pytest
 
 from cloud_hub.rollout.validate import validate_model
 from edge_agent.config import RuntimeConfig
-from edge_agent.model.runtime import ModelRuntime
 from firmware_models import REFERENCE_DIR
 from firmware_models.evaluate import session as toolchain_session
 from firmware_models.manifest_check import check
+from model_runtime import ModelRuntime
 from shared.int8_precision import PRECISION_KEY, cpu_flags, ort_session_config, u8s8_saturates
 from shared.manifest import MANIFEST_FILENAME, load_manifest
 
