@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from firmware_models.preprocess import resize
+from model_runtime.preprocessing import fit
 from shared.manifest import InputSpec
 
 from .build import REPO
@@ -35,7 +35,7 @@ def to_pixels(frame_bgr: np.ndarray, spec: InputSpec) -> np.ndarray:
     exactly these pixels times ``spec.scale``)."""
     if spec.color != "RGB" or spec.layout != "NCHW":
         raise ValueError("the board takes RGB NCHW models")
-    small = resize(frame_bgr, spec)[..., ::-1]
+    small = fit(frame_bgr, spec)[0][..., ::-1]
     return np.ascontiguousarray(small.transpose(2, 0, 1))
 
 

@@ -2,7 +2,7 @@
 
 The raw tensor is the output of the model's last QuantizeLinear (before the float DequantizeLinear →
 DepthToSpace → Softmax tail), exposed as an extra graph output so the firmware can be compared bit for
-bit; the detections come from the toolchain's reference decoder on onnxruntime's probabilities.
+bit; the detections come from the model runtime's FOMO blobs on onnxruntime's probabilities.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from firmware_models.decoders import Detection, decode
 from firmware_models.evaluate import session
+from model_runtime.decoders.fomo import Blob, blobs
 from shared.manifest import ModelManifest, load_manifest
 
 
@@ -28,9 +28,16 @@ class BoardDetection:
     bbox: tuple[float, float, float, float]
 
     @classmethod
-    def of(cls, d: Detection) -> BoardDetection:
-        assert d.bbox is not None
-        return cls(d.label, d.score, d.centroid, d.bbox)
+    def of(cls, b: Blob, labels: tuple[str, ...]) -> BoardDetection:
+        """The firmware's convention: own cells only (no ring) in the centre, the cells' extent as box."""
+        rows, cols = b.grid
+        x, y, w, h = b.cells
+        return cls(
+            labels.index(b.label),
+            b.score,
+            (b.centre[0] / cols, b.centre[1] / rows),
+            (x / cols, y / rows, (x + w) / cols, (y + h) / rows),
+        )
 
 
 class OrtReference:
@@ -50,15 +57,17 @@ class OrtReference:
         """Pixels ``[C, H, W]`` uint8 → (raw head tensor uint8 ``[C', H', W']``, detections)."""
         x = (pixels.astype(np.float32) * np.float32(self.manifest.input.scale))[None]
         probs, raw = self.session.run(None, {self.session.get_inputs()[0].name: x})
-        dets = decode([probs], self.manifest, pixels.shape[1:])
-        return raw[0], [BoardDetection.of(d) for d in dets]
+        return raw[0], self._detections(probs)
+
+    def _detections(self, probs: np.ndarray) -> list[BoardDetection]:
+        m = self.manifest
+        return [BoardDetection.of(b, m.labels) for b in blobs({m.outputs[0].name: probs}, m, refine=False)]
 
     def decode_raw(self, raw: np.ndarray) -> list[BoardDetection]:
         """A raw head tensor through onnxruntime's float tail (dequantize, depth-to-space, softmax) and
         the reference decoder: what the firmware's decoder must agree with."""
         (probs,) = self.tail.run(None, {self.raw_name: raw[None]})
-        spec = self.manifest.input
-        return [BoardDetection.of(d) for d in decode([probs], self.manifest, (spec.height, spec.width))]
+        return self._detections(probs)
 
 
 def compare_detections(

@@ -6,6 +6,7 @@ truck lit twice is one object), ``params.connectivity`` {label: 4} keeps diagona
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -28,15 +29,19 @@ def close_gaps(mask: np.ndarray, gap: Sequence[int] | int | None) -> np.ndarray:
     return cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((2 * gy + 1, 2 * gx + 1), np.uint8))
 
 
-@register("fomo")
-def decode_fomo(outputs: Outputs, manifest: ModelManifest) -> list[Detection]:
-    """FOMO heat map [1, N, H/s, W/s] (or NHWC with params.layout) of per-cell class probabilities.
+@dataclass(frozen=True)
+class Blob:
+    """One object of a FOMO map, in grid cells: its label, peak score, weighted centre and cell extent."""
 
-    Connected cells of one class above threshold form one object: box = the cells' extent, centre =
-    probability-weighted centroid, score = the peak cell. ``params.apply_softmax`` when the map is logits.
-    ``params.merge_gap`` ({label: [columns, rows]}) first joins one label's blobs across small gaps;
-    ``params.connectivity`` ({label: 4}) keeps diagonal neighbours apart (default 8-connected).
-    """
+    label: str
+    score: float
+    centre: tuple[float, float]  # cells, (0.5, 0.5) = the centre of the top-left cell
+    cells: tuple[int, int, int, int]  # x, y, w, h of the connected cells
+    grid: tuple[int, int]  # rows, columns
+
+
+def heat_map(outputs: Outputs, manifest: ModelManifest) -> np.ndarray:
+    """The class-first [N, H, W] probabilities of a FOMO output (NHWC and logits handled)."""
     spec = manifest.decoder
     heat = np.asarray(pick(outputs, manifest, "heatmap", ("prob", "heat")), dtype=np.float32)
     if heat.ndim != 4 or heat.shape[0] != 1:
@@ -48,10 +53,15 @@ def decode_fomo(outputs: Outputs, manifest: ModelManifest) -> list[Detection]:
         raise DecoderError(
             f"fomo map has {heat.shape[0]} classes, manifest has {len(manifest.labels)} labels"
         )
-    if spec.apply_softmax:
-        heat = softmax(heat, axis=0)
+    return softmax(heat, axis=0) if spec.apply_softmax else heat
+
+
+def blobs(outputs: Outputs, manifest: ModelManifest, refine: bool | None = None) -> list[Blob]:
+    """Connected cells of one class above threshold, one ``Blob`` each, best first. ``refine`` (default
+    ``params.refine``, true) also weighs the ring of neighbour cells into the centre."""
+    spec = manifest.decoder
+    heat = heat_map(outputs, manifest)
     rows, cols = heat.shape[1:]
-    sx, sy = manifest.input.width / cols, manifest.input.height / rows
     winner = heat.argmax(axis=0)
     # Cells where some object class wins above threshold; usually none (an empty scene), then we are done.
     lit = heat.max(axis=0) >= spec.score_threshold
@@ -59,8 +69,8 @@ def decode_fomo(outputs: Outputs, manifest: ModelManifest) -> list[Detection]:
         lit &= winner != spec.background_index
     if not lit.any():
         return []
-    found: list[Detection] = []
-    refine = bool(spec.params.get("refine", True))
+    found: list[Blob] = []
+    refine = bool(spec.params.get("refine", True)) if refine is None else refine
     ring = np.ones((3, 3), np.uint8)
     xs, ys = np.arange(cols), np.arange(rows)  # cell indices, sliced per component below
     gaps = spec.params.get("merge_gap", {})
@@ -87,9 +97,20 @@ def decode_fomo(outputs: Outputs, manifest: ModelManifest) -> list[Detection]:
                 cells = cv2.dilate(cells, ring)
             weights = probs * cells
             total = float(weights.sum())
-            cx = (float((weights.sum(axis=0) * xs[x0:x1]).sum()) / total + 0.5) * sx
-            cy = (float((weights.sum(axis=1) * ys[y0:y1]).sum()) / total + 0.5) * sy
-            # Centred on the weighted centroid (FOMO's real output), sized by the cells' extent.
-            box = (cx - w * sx / 2, cy - h * sy / 2, cx + w * sx / 2, cy + h * sy / 2)
-            found.append(Detection(label, peak, box))
-    return sorted(found, key=lambda d: -d.score)
+            cx = float((weights.sum(axis=0) * xs[x0:x1]).sum()) / total + 0.5
+            cy = float((weights.sum(axis=1) * ys[y0:y1]).sum()) / total + 0.5
+            found.append(Blob(label, peak, (cx, cy), (x, y, w, h), (rows, cols)))
+    return sorted(found, key=lambda b: -b.score)
+
+
+@register("fomo")
+def decode_fomo(outputs: Outputs, manifest: ModelManifest) -> list[Detection]:
+    """One detection per blob: centred on its weighted centre (FOMO's real output), sized by the
+    cells' extent, scored by its peak cell; input pixels."""
+    found = []
+    for b in blobs(outputs, manifest):
+        rows, cols = b.grid
+        sx, sy = manifest.input.width / cols, manifest.input.height / rows
+        cx, cy, w, h = b.centre[0] * sx, b.centre[1] * sy, b.cells[2] * sx, b.cells[3] * sy
+        found.append(Detection(b.label, b.score, (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)))
+    return found
