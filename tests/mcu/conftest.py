@@ -44,3 +44,8 @@ def clip_path() -> Path:
 def clip_pixels(reference: OrtReference, clip_path: Path) -> list[np.ndarray]:
     """Twenty frames of a real clip (every second frame), at the model's size."""
     return list(clip_frames(clip_path, reference.manifest.input, count=20, step=2))
+
+
+@pytest.fixture(scope="session")
+def board_build() -> None:
+    build.make("board")
