@@ -29,8 +29,8 @@ from pathlib import Path
 
 from benchmarks.events import DEFAULT_MODEL, PerfectGrid
 from edge_agent.config import RuntimeConfig
-from firmware_models.world import SyntheticVideo, TruthObject
 from model_runtime import Detection, ModelRuntime
+from synthetic_world import SyntheticVideo, TruthObject
 
 FIRST_SEED = 930_000_001  # neither training (small seeds) nor the events benchmark's ranges
 MIN_VISIBLE = 0.3  # the events truth's and the training targets' visibility

@@ -64,10 +64,10 @@ from edge_agent.pipeline import CameraPipeline
 from edge_agent.replay import replay
 from edge_agent.rules import RuleEvent
 from firmware_models.data import fomo_targets
-from firmware_models.world import SyntheticVideo, TruthEvent, TruthObject
-from firmware_models.world.events import truth_events as world_truth_events
 from model_runtime import Detection, Letterbox, ModelRuntime
 from shared.payloads import EventKind, EventPhase
+from synthetic_world import SyntheticVideo, TruthEvent, TruthObject
+from synthetic_world.events import truth_events as world_truth_events
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = REPO / "firmware_models" / "reference" / "fomo-street"

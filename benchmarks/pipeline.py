@@ -37,8 +37,8 @@ from benchmarks.events import DEFAULT_MODEL, FIRST_SEED, camera_for, parse_overr
 from edge_agent.config import CameraConfig, RuntimeConfig
 from edge_agent.pipeline import CameraPipeline
 from edge_agent.replay import replay
-from firmware_models.world import SyntheticVideo, write_video
 from shared.payloads import EventKind, EventPhase
+from synthetic_world import SyntheticVideo, write_video
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_VIDEO = REPO.parent / "shared" / "data" / "video" / "one-by-one-person-detection.mp4"

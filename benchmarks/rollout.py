@@ -30,6 +30,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
+from benchmarks.fleet_sim import SimulatedDevice, synthetic_frames
 from cloud_hub import db as hub_db
 from cloud_hub.rollout import campaigns
 from cloud_hub.rollout.keys import init_keys, key_dir, load_signing_key
@@ -37,7 +38,6 @@ from cloud_hub.rollout.models import CampaignDevice
 from cloud_hub.rollout.registry import blob_dir, register
 from cloud_hub.rollout.service import RolloutService
 from edge_agent.updater.config import HealthConfig
-from edge_agent.updater.sim import SimulatedDevice, synthetic_frames
 from tests.rollout.support import repackage
 from tests.support.mosquitto import MosquittoBroker
 

@@ -70,7 +70,7 @@ def scene_geometry(scene: str, seed: int) -> str:
     """Zones and lines of the rendered scene, as agent YAML (a real install draws its own)."""
     import yaml
 
-    from firmware_models.world import SyntheticVideo
+    from synthetic_world import SyntheticVideo
 
     video = SyntheticVideo(seed=seed, width=320, height=192, fps=10.0, duration_s=1.0, scene=scene)
     def point(p: tuple[float, float]) -> list[float]:

@@ -12,6 +12,7 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from edge_agent import __version__
@@ -52,7 +53,8 @@ class Agent:
         self.emitter: EventEmitter | None = None
         self.cameras: list[Camera] = []
         self.telemetry: TelemetryThread | None = None
-        self.emitted: list[EventPayload] = []
+        # Called with every event as it goes to the outbox (the dashboard's local view, tests).
+        self.event_listeners: list[Callable[[EventPayload], None]] = []
         self.updater = None  # edge_agent.updater.Updater when config.updater is set
         self._running = False
 
@@ -127,9 +129,9 @@ class Agent:
     def _sink(self, pipeline: CameraPipeline, frame: Frame | None, events: list[RuleEvent]) -> None:
         assert self.emitter is not None
         camera = pipeline.camera
-        self.emitted.extend(
-            self.emitter.emit(camera.name, pipeline.model.ref, camera.snapshots, frame, events)
-        )
+        for payload in self.emitter.emit(camera.name, pipeline.model.ref, camera.snapshots, frame, events):
+            for listener in self.event_listeners:
+                listener(payload)
 
     def publish_telemetry(self) -> None:
         if self.link is None or self.outbox is None:

@@ -108,7 +108,7 @@ class UsbSource(Section):
 
 
 class SyntheticSource(Section):
-    """The rendered street world of firmware_models.world, with ground truth (demos, tests, benchmarks)."""
+    """The rendered street world of synthetic_world, with ground truth (demos, tests, benchmarks)."""
 
     type: Literal["synthetic"] = "synthetic"
     scene: str = "street"

@@ -206,7 +206,7 @@ class UsbVideoSource(_OpenCvSource):
 
 @register("synthetic")
 class SyntheticVideoSource(Source):
-    """Frames of firmware_models.world.SyntheticVideo; each Frame carries its ground truth."""
+    """Frames of synthetic_world.SyntheticVideo; each Frame carries its ground truth."""
 
     def __init__(self, config: SyntheticSource):
         self.config = config
@@ -221,9 +221,9 @@ class SyntheticVideoSource(Source):
 
     def open(self) -> None:
         try:
-            from firmware_models.world import SyntheticVideo
+            from synthetic_world import SyntheticVideo
         except ImportError as exc:
-            raise SourceError(f"synthetic source needs firmware_models.world: {exc}") from None
+            raise SourceError(f"synthetic source needs synthetic_world: {exc}") from None
         c = self.config
         try:
             self.video = SyntheticVideo(

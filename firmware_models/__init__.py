@@ -1,8 +1,8 @@
 """Build-time model tooling for edgesight and the committed reference models.
 
-``firmware_models.world`` (numpy + OpenCV only) renders camera scenes with ground truth; the edge agent
-imports it for its ``synthetic:`` source. Training needs the ``train`` extra (torch); quantization and
-evaluation need only the ``quantize`` extra.
+The rendered world the models train on is its own package, ``synthetic_world`` (the edge agent's
+``synthetic:`` source uses it without this toolchain). Training needs the ``train`` extra (torch);
+quantization and evaluation need only the ``quantize`` extra.
 """
 
 from pathlib import Path

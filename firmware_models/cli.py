@@ -32,7 +32,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     import cv2
     from tqdm import tqdm
 
-    from .world import SyntheticVideo, still_samples, write_video
+    from synthetic_world import SyntheticVideo, still_samples, write_video
 
     out = Path(args.out)
     if args.stills:

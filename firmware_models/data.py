@@ -9,8 +9,7 @@ from tqdm import tqdm
 
 from model_runtime.preprocessing import fit
 from shared.manifest import InputSpec
-
-from .world import TruthObject, crop_samples, still_samples
+from synthetic_world import TruthObject, crop_samples, still_samples
 
 IGNORE = -1  # target value for cells the loss and the metric skip (heavily occluded objects)
 MIN_VISIBLE = 0.5  # objects less visible than this are "don't care": neither a miss nor a false alarm

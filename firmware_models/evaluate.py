@@ -18,10 +18,10 @@ from model_runtime.decoders import class_probabilities, decode, named
 from model_runtime.preprocessing import letterbox_of, prepare
 from model_runtime.session import PrecisionMode
 from shared.manifest import DecoderType, ModelManifest
+from synthetic_world import TruthObject, crop_samples, still_samples
 
 from .calibration import RENDERED, load_frames
 from .metrics import accuracy, box_f1, centroid_f1
-from .world import TruthObject, crop_samples, still_samples
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from model_runtime.detection import Detection
+from synthetic_world import TruthObject
 
 from .data import MIN_VISIBLE
-from .world import TruthObject
 
 
 def _f1(tp: int, fp: int, fn: int) -> float:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from benchmarks.detector import found, run, situations
 from benchmarks.events import DEFAULT_MODEL
-from firmware_models.world import TruthObject
 from model_runtime import Detection
+from synthetic_world import TruthObject
 
 CELL = (1 / 40, 1 / 24)
 

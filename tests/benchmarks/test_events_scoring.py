@@ -5,8 +5,8 @@ from __future__ import annotations
 from benchmarks.events import evaluate, unseen_span
 from edge_agent.rules import RuleEvent
 from edge_agent.tracker import Kalman, Track
-from firmware_models.world import SyntheticVideo, TruthEvent
 from shared.payloads import EventKind, EventPhase
+from synthetic_world import SyntheticVideo, TruthEvent
 
 WINDOW = (2.0, 42.0)
 

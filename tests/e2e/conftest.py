@@ -18,8 +18,9 @@ from cloud_hub.models import Event
 from cloud_hub.web.database import ENGINE_KEY
 from edge_agent.agent import Agent
 from edge_agent.config import parse_config
-from firmware_models.world import SyntheticVideo, write_video
+from synthetic_world import SyntheticVideo, write_video
 from tests.support.hub import hub_app
+from tests.support.recording_agent import RecordingAgent
 
 REPO = Path(__file__).resolve().parents[2]
 FOMO = REPO / "firmware_models" / "reference" / "fomo-street"
@@ -102,7 +103,7 @@ def agent_factory(tmp_path: Path) -> Iterator[Callable[..., Agent]]:
                 "lines": [{"name": "crosswalk", "a": [0.5, 0.0], "b": [0.5, 1.0]}],
             }],
         }
-        agent = Agent(parse_config(yaml.safe_dump(config), source=f"{device_id}.yaml"))
+        agent = RecordingAgent(parse_config(yaml.safe_dump(config), source=f"{device_id}.yaml"))
         agents.append(agent)
         return agent.start() if start else agent
 

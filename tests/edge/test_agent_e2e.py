@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from edge_agent.agent import Agent
 from shared.payloads import (
     DeviceState,
     EventKind,
@@ -16,6 +15,7 @@ from shared.payloads import (
     decode,
 )
 from tests.edge.conftest import agent_config
+from tests.support.recording_agent import RecordingAgent
 
 LINE = {"name": "middle", "a": [0.5, 0.0], "b": [0.5, 1.0], "positive": "B->A", "negative": "A->B"}
 ZONE = {"name": "right", "polygon": [[0.6, 0.0], [1.0, 0.0], [1.0, 1.0], [0.6, 1.0]]}
@@ -37,7 +37,7 @@ def test_agent_publishes_events_status_and_telemetry(
         lines=[LINE],
         zones=[ZONE],
     )
-    agent = Agent(config).start()
+    agent = RecordingAgent(config).start()
     try:
         assert agent.wait_sources_finished(30)
         assert agent.wait_drained(15)
@@ -82,7 +82,7 @@ def test_broker_down_at_start_then_up_delivers_everything_once(
     config = agent_config(
         tmp_path, broker.url, red_model, {"type": "file", "path": str(red_clip)}, lines=[LINE], zones=[ZONE]
     )
-    agent = Agent(config).start()
+    agent = RecordingAgent(config).start()
     try:
         assert agent.wait_sources_finished(30)
         assert agent.outbox is not None
@@ -119,7 +119,7 @@ def test_red_light_signal_over_mqtt(tmp_path: Path, mosquitto, recorder_factory,
         lines=[LINE],
         red_light=[{"name": "rl", "line": "middle", "signal": "crossing_light"}],
     )
-    agent = Agent(config).start()
+    agent = RecordingAgent(config).start()
     try:
         assert agent.wait_sources_finished(30) and agent.wait_drained(15)
         assert recorder.wait_for(lambda: len(recorder.on("/events")) >= len(agent.emitted), 10)

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.agent import Agent
 from shared.payloads import EventPayload, decode
 from tests.edge.conftest import agent_config
 from tests.edge.mjpeg import MjpegCamera
 from tests.edge.rtsp import RtspCamera
+from tests.support.recording_agent import RecordingAgent
 
 # The broker writes its state after every subscription change, so a SIGKILL does not make it forget
 # the test subscriber's persistent session (the agent under test is what we want to observe).
@@ -51,7 +51,7 @@ def test_stream_source_drops_and_the_agent_reconnects(
         "reconnect_max_s": 0.5,
         "open_timeout_s": 2,
     }
-    agent = Agent(agent_config(tmp_path, mosquitto.url, red_model, source)).start()
+    agent = RecordingAgent(agent_config(tmp_path, mosquitto.url, red_model, source)).start()
     cam = agent.cameras[0]
     try:
         assert poll(lambda: cam.buffer.grabbed >= 20, 20)
@@ -82,7 +82,7 @@ def test_broker_killed_mid_stream_every_event_arrives_once(
     config = agent_config(
         tmp_path, broker.url, red_model, {"type": "file", "path": str(red_clip), "loop": True}
     )
-    agent = Agent(config).start()
+    agent = RecordingAgent(config).start()
     try:
         assert recorder.wait_for(lambda: len(recorder.on("/events")) >= 3, 30)
         broker.stop(kill=True)  # SIGKILL: no goodbye to anyone

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import yaml
 
-from edge_agent.agent import Agent
 from edge_agent.config import load_config
 from shared.payloads import DeviceState, EventPayload, StatusPayload, decode
+from tests.support.recording_agent import RecordingAgent
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -116,7 +116,7 @@ def test_sigkill_then_restart_delivers_what_was_in_the_outbox(
     broker.start()
     config = load_config(config_path)
     config.cameras[0].source.loop = False
-    agent = Agent(config).start()
+    agent = RecordingAgent(config).start()
     try:
         assert agent.wait_sources_finished(30)
         assert agent.wait_drained(30)

@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 
 from benchmarks.events import camera_for, zone_matches
-from edge_agent.agent import Agent
 from edge_agent.config import RuntimeConfig
 from edge_agent.pipeline import CameraPipeline
 from edge_agent.replay import replay
 from firmware_models import REFERENCE_DIR
-from firmware_models.world import SyntheticVideo, write_video
 from shared.manifest import load_manifest
 from shared.payloads import EventKind, EventPayload, EventPhase, decode
+from synthetic_world import SyntheticVideo, write_video
 from tests.edge.conftest import agent_config
+from tests.support.recording_agent import RecordingAgent
 
 FOMO = REFERENCE_DIR / "fomo-street"
 SEED = 900_000_500  # never used in training (see benchmarks/events.py)
@@ -54,7 +54,7 @@ def test_agent_on_a_rendered_street_publishes_valid_events(
     config = agent_config(
         tmp_path, mosquitto.url, FOMO, {"type": "file", "path": str(street_clip)}, **geometry(street)
     )
-    agent = Agent(config).start()
+    agent = RecordingAgent(config).start()
     try:
         assert agent.wait_sources_finished(60) and agent.wait_drained(30)
         assert recorder.wait_for(lambda: len(recorder.on("/events")) >= len(agent.emitted), 10)

@@ -25,7 +25,6 @@ from cloud_hub.identity.bootstrap import ServiceCredentials
 from cloud_hub.identity.endpoint import BrokerEndpoint
 from cloud_hub.ingest.worker import IngestWorker
 from cloud_hub.models import DeadLetter, Device, Event
-from edge_agent.agent import Agent
 from edge_agent.config import parse_config
 from shared.payloads import EventKind, EventPayload
 from shared.topics import Topics
@@ -34,6 +33,7 @@ from tests.identity.probe import Probe, wait_until
 from tests.identity.secure_broker import launch_secure_broker
 from tests.identity.test_registry import stored_rows
 from tests.support.mosquitto import free_port
+from tests.support.recording_agent import RecordingAgent
 
 DEVICE = "cam-secure-1"
 LINE = {"name": "middle", "a": [0.5, 0.0], "b": [0.5, 1.0], "positive": "B->A", "negative": "A->B"}
@@ -132,7 +132,7 @@ def test_agent_to_database_with_authentication_and_tls(tmp_path, database_url, r
             ),
             source="snippet+camera.yaml",
         )
-        agent = Agent(config).start()
+        agent = RecordingAgent(config).start()
         try:
             assert agent.wait_sources_finished(30)
             assert agent.wait_drained(20)

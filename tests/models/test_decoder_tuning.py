@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from firmware_models.evaluate import EvalSet, tune_grouping
-from firmware_models.world import TruthObject
 from model_runtime.decoders.fomo import decode_fomo
 from shared.manifest import ManifestError, ModelManifest, parse_manifest
+from synthetic_world import TruthObject
 
 GRID_H, GRID_W = 8, 16
 

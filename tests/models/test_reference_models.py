@@ -17,10 +17,10 @@ from firmware_models.manifest_check import check
 from firmware_models.metrics import centroid_f1
 from firmware_models.onnx_meta import get_props
 from firmware_models.reference import REFERENCE_MODELS
-from firmware_models.world import crop_samples, still_samples
 from model_runtime.decoders import class_probabilities, named
 from model_runtime.preprocessing import prepare
 from shared.manifest import DecoderType, load_manifest, sha256_file
+from synthetic_world import crop_samples, still_samples
 
 NAMES = sorted(REFERENCE_MODELS)
 FRESH_SEED = 777  # not a training, validation or test seed

@@ -16,8 +16,8 @@ from firmware_models.cli import main
 from firmware_models.manifest_check import check_path
 from firmware_models.onnx_meta import get_props
 from firmware_models.reference import REFERENCE_MODELS
-from firmware_models.world import SyntheticVideo, write_video
 from shared.manifest import load_manifest
+from synthetic_world import SyntheticVideo, write_video
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from firmware_models.world import SyntheticVideo, TruthObject, side, write_video
-from firmware_models.world.events import truth_events
+from synthetic_world import SyntheticVideo, TruthObject, side, write_video
+from synthetic_world.events import truth_events
 
 
 def test_api_shapes_and_truth_fields() -> None:
@@ -141,7 +141,7 @@ def test_bad_arguments_are_refused() -> None:
 
 def test_world_does_not_import_torch_or_onnx() -> None:
     code = (
-        "import sys, firmware_models.world as w; w.SyntheticVideo(seed=1, duration_s=0.5)[0]; "
+        "import sys, synthetic_world as w; w.SyntheticVideo(seed=1, duration_s=0.5)[0]; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'onnx', 'onnxruntime')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -18,7 +18,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from firmware_models.world import TruthObject
+from synthetic_world import TruthObject
 
 SIZE, WINDOW, STRIDE = 96, 24, 12
 GRID = (SIZE - WINDOW) // STRIDE + 1  # 7

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmarks.fleet_sim import SimulatedDevice, synthetic_frames
 from edge_agent.updater.config import HealthConfig
-from edge_agent.updater.sim import SimulatedDevice, synthetic_frames
 from shared.signing import generate_keypair, load_private_key
 from tests.rollout.support import PlainHub, reference
 

@@ -118,8 +118,8 @@ def test_cli_only_rollout_reaches_a_device(mosquitto, tmp_path: Path, frames) ->
     import subprocess
     import sys
 
+    from benchmarks.fleet_sim import SimulatedDevice
     from edge_agent.updater.config import HealthConfig
-    from edge_agent.updater.sim import SimulatedDevice
     from tests.rollout.support import REPO, wait_for
 
     env = dict(

@@ -167,7 +167,7 @@ def test_killed_mid_download_resumes_with_what_it_has(
     command = [
         sys.executable,
         "-m",
-        "edge_agent.updater.sim",
+        "benchmarks.fleet_sim",
         "--device",
         "cam-k",
         "--host",

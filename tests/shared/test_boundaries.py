@@ -28,13 +28,17 @@ def imported_packages(package: str) -> dict[str, set[str]]:
 @pytest.mark.parametrize(
     ("package", "forbidden"),
     [
-        ("edge_agent", {"cloud_hub", "torch"}),
+        # The agent runs without the toolchain: the rendered world is its own package.
+        ("edge_agent", {"cloud_hub", "firmware_models", "torch", "tests", "benchmarks"}),
         ("cloud_hub", {"edge_agent", "firmware_models", "torch"}),
         # One runtime for camera, hub and toolchain: it depends on none of them, and never on torch.
-        ("model_runtime", {"edge_agent", "cloud_hub", "firmware_models", "torch"}),
+        (
+            "model_runtime",
+            {"edge_agent", "cloud_hub", "firmware_models", "synthetic_world", "torch", "tests"},
+        ),
         ("firmware_models", {"edge_agent", "cloud_hub"}),
         ("shared", {"edge_agent", "cloud_hub", "firmware_models", "torch"}),
-        ("firmware_models/world", {"torch", "onnxruntime", "edge_agent", "cloud_hub"}),
+        ("synthetic_world", {"torch", "onnx", "onnxruntime", "edge_agent", "cloud_hub", "firmware_models"}),
     ],
 )
 def test_import_boundaries(package: str, forbidden: set[str]) -> None:
@@ -42,6 +46,12 @@ def test_import_boundaries(package: str, forbidden: set[str]) -> None:
     assert modules, f"no modules found under {package}"
     offenders = {module: sorted(names & forbidden) for module, names in modules.items() if names & forbidden}
     assert offenders == {}
+
+
+def test_code_only_tests_use_is_not_in_the_runtime_packages() -> None:
+    """The fleet simulator lives in benchmarks/, the agent keeps no list of what it emitted."""
+    assert not (REPO / "edge_agent/updater/sim.py").exists()
+    assert "self.emitted" not in (REPO / "edge_agent/agent.py").read_text()
 
 
 def test_one_runtime_no_second_copy_of_decoders_or_preprocessing() -> None:
@@ -75,9 +85,6 @@ def test_the_hub_validates_models_without_opencv() -> None:
     import subprocess
     import sys
 
-    code = (
-        "import sys; import cloud_hub.rollout.validate; "
-        "print('cv2' in sys.modules)"
-    )
+    code = "import sys; import cloud_hub.rollout.validate; print('cv2' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -2,7 +2,7 @@
 
 It implements ModelSwitcher the way the agent does (load the new session first, swap the reference
 between two frames) and feeds the updater's health window and shadow statistics, so a fleet of real
-updaters can run many to a process. ``python -m edge_agent.updater.sim`` runs one device standalone
+updaters can run many to a process. ``python -m benchmarks.fleet_sim`` runs one device standalone
 (used to SIGKILL a device mid-download and start it again).
 """
 
@@ -51,7 +51,7 @@ def read_frames(path: str | Path, limit: int = 50, step: int = 3) -> list[np.nda
 
 def synthetic_frames(count: int = 40, seed: int = 11, step: int = 2) -> list[np.ndarray]:
     """Frames of the rendered street (the reference models' domain), decoded once for a whole fleet."""
-    from firmware_models.world import SyntheticVideo
+    from synthetic_world import SyntheticVideo
 
     video = SyntheticVideo(seed=seed, width=320, height=192, fps=10.0, duration_s=count * step / 10.0 + 0.1)
     return [video.frame(i * step).image for i in range(count)]
