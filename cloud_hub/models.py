@@ -129,6 +129,7 @@ class Telemetry(Base):
     outbox_depth: Mapped[int] = mapped_column(BigInteger)
     frames_dropped: Mapped[int] = mapped_column(BigInteger)
     events_dropped: Mapped[int] = mapped_column(BigInteger)
+    thread_restarts: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     cpu_temp_c: Mapped[float | None] = mapped_column(Float)
     received_at: Mapped[float] = mapped_column(Float)
 

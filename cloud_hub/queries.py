@@ -197,7 +197,7 @@ def counts(db: Session, flt: EventFilter, group: str, bucket_s: int) -> list[dic
 
 TELEMETRY_FIELDS = ("ts", "camera", "fps_in", "fps_processed", "inference_ms_p50", "inference_ms_p95",
                     "cnn_frame_share", "motion_ratio", "outbox_depth", "frames_dropped", "events_dropped",
-                    "cpu_temp_c")
+                    "thread_restarts", "cpu_temp_c")
 
 
 def telemetry(

@@ -24,6 +24,7 @@ from edge_agent.outbox import Outbox
 from edge_agent.pipeline import CameraPipeline, PipelineThread
 from edge_agent.rules import RuleEvent
 from edge_agent.sources import Frame, create_source
+from edge_agent.supervisor import Restarts
 from edge_agent.telemetry import CameraMeter, TelemetryThread
 from shared.payloads import DeviceState, EventPayload, StatusPayload
 from shared.topics import Topics
@@ -56,6 +57,7 @@ class Agent:
         # Called with every event as it goes to the outbox (the dashboard's local view, tests).
         self.event_listeners: list[Callable[[EventPayload], None]] = []
         self.updater = None  # edge_agent.updater.Updater when config.updater is set
+        self.restarts = Restarts()  # every supervised loop's restarts, reported in telemetry
         self._running = False
 
     # ------------------------------------------------------------------------------------- status
@@ -92,14 +94,17 @@ class Agent:
                 if isinstance(camera.source, StreamSource | UsbSource)
                 else Backoff(1.0, 30.0)
             )
-            capture = CaptureThread(camera.name, source, buffer, self.stop_event, backoff)
-            worker = PipelineThread(pipeline, buffer, self._sink, self.stop_event)
+            capture = CaptureThread(
+                camera.name, source, buffer, self.stop_event, backoff, self.restarts
+            )
+            worker = PipelineThread(pipeline, buffer, self._sink, self.stop_event, self.restarts)
             self.cameras.append(
                 Camera(
                     camera.name, pipeline, buffer, capture, worker, CameraMeter(camera.name, pipeline, buffer)
                 )
             )
-        self.link = MqttLink(cfg, self.outbox, self.status)  # after the cameras: the will names them
+        # After the cameras: the will names them.
+        self.link = MqttLink(cfg, self.outbox, self.status, self.restarts)
         for cam in self.cameras:
             self.link.signal_handlers.append(cam.pipeline.rules.set_signal)
         if cfg.updater is not None and cfg.updater.enabled:
@@ -110,7 +115,9 @@ class Agent:
         for cam in self.cameras:
             cam.worker.start()
             cam.capture.start()
-        self.telemetry = TelemetryThread(cfg.telemetry.interval_s, self.publish_telemetry, self.stop_event)
+        self.telemetry = TelemetryThread(
+            cfg.telemetry.interval_s, self.publish_telemetry, self.stop_event, self.restarts
+        )
         self.telemetry.start()
         self._running = True
         log.info(
@@ -138,7 +145,8 @@ class Agent:
             return
         topic = self.topics.telemetry(self.device_id)
         for cam in self.cameras:
-            self.link.publish_telemetry(topic, cam.meter.sample(self.device_id, self.outbox).to_bytes())
+            sample = cam.meter.sample(self.device_id, self.outbox, self.restarts.total)
+            self.link.publish_telemetry(topic, sample.to_bytes())
 
     # -------------------------------------------------------------------------------------- stop
     def stop(self, timeout: float = 10.0) -> None:

@@ -12,6 +12,7 @@ import threading
 import time
 
 from edge_agent.sources import Frame, Source, SourceEnded, SourceError, SourceLost
+from edge_agent.supervisor import Restarts, supervise
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +80,10 @@ class CaptureThread(threading.Thread):
         buffer: LatestFrame,
         stop: threading.Event,
         backoff: Backoff | None = None,
+        restarts: Restarts | None = None,
     ):
         super().__init__(name=f"capture-{name}", daemon=True)
+        self.restarts = restarts
         self.source = source
         self.buffer = buffer
         self.stop_event = stop
@@ -89,6 +92,13 @@ class CaptureThread(threading.Thread):
         self.connected = threading.Event()
 
     def run(self) -> None:
+        try:
+            supervise(self.name, self._loop, self.stop_event, self.restarts)
+        finally:
+            self.source.close()
+            self.buffer.end()
+
+    def _loop(self) -> None:
         try:
             while not self.stop_event.is_set():
                 if not self._open():
@@ -103,9 +113,11 @@ class CaptureThread(threading.Thread):
                     self.reconnects += 1
                     log.warning("%s; reconnecting", exc)
                     self.stop_event.wait(self.backoff.next())
-        finally:
+        except Exception:
+            # An error nobody expected (a decoder bug): close, and let the supervisor reopen the source.
+            self.connected.clear()
             self.source.close()
-            self.buffer.end()
+            raise
 
     def _open(self) -> bool:
         try:

@@ -56,10 +56,20 @@ class MqttConfig(Section):
     url: str = "mqtt://127.0.0.1:1883"
     prefix: str = DEFAULT_PREFIX
     keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
-    reconnect_min_s: PositiveFloat = 0.5
-    reconnect_max_s: PositiveFloat = 30.0
+    # paho's reconnect delays are whole seconds: below 1 s a bound rounds to 0, a busy reconnect loop.
+    reconnect_min_s: Annotated[float, Field(ge=1.0)] = 1.0
+    reconnect_max_s: Annotated[float, Field(ge=1.0)] = 30.0
     max_inflight: Annotated[int, Field(ge=1, le=1000)] = 20
     tls: TlsConfig | None = None
+
+    @model_validator(mode="after")
+    def _reconnect_bounds(self) -> MqttConfig:
+        if self.reconnect_min_s > self.reconnect_max_s:
+            raise ValueError(
+                f"reconnect_min_s ({self.reconnect_min_s:g}) must not exceed reconnect_max_s"
+                f" ({self.reconnect_max_s:g})"
+            )
+        return self
 
     @field_validator("url")
     @classmethod

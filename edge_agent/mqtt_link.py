@@ -3,7 +3,12 @@
 - client id = username = device id; ``clean_session=False`` so QoS 1 state survives reconnects;
 - a retained ``online`` status on every connect, and the retained ``offline`` status as the last will;
 - a drain thread that publishes outbox rows in order (QoS 1, a bounded in-flight window) and deletes
-  a row only when paho reports its PUBACK (``MQTTMessageInfo.is_published``);
+  a row only when its PUBACK arrives: ``on_publish`` records the acknowledged message ids, the drain
+  thread matches them to its rows. (Not ``MQTTMessageInfo.is_published``: with paho 2.2 it raises when
+  ``publish`` returned NO_CONN — a publish racing a dying socket — although paho keeps that message
+  queued and sends it after the reconnect; that exception once killed the drain thread for good.)
+- the drain loop runs under ``edge_agent.supervisor.supervise``: if it ever raises, it is logged,
+  counted and restarted, never silently gone;
 - paho's own loop thread reconnects with backoff, also when the broker is down at start.
 
 A row handed to paho stays with paho until PUBACK: paho re-sends unacknowledged QoS 1 messages itself
@@ -25,6 +30,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from edge_agent.config import AgentConfig
 from edge_agent.outbox import Outbox
+from edge_agent.supervisor import Restarts, supervise
 from shared.payloads import DeviceState, StatusPayload
 from shared.topics import QOS_RELIABLE, QOS_TELEMETRY, TopicError, TopicKind, Topics
 
@@ -48,8 +54,19 @@ def parse_signal(raw: bytes) -> str | None:
     return text.lower() or None
 
 
+# A PUBACK'd message id nobody claims (a status or telemetry publish) is forgotten after this long; ids
+# wrap only after 65,535 publishes, so a forgotten one can never be mistaken for a later publish's.
+STALE_MID_S = 30.0
+
+
 class MqttLink:
-    def __init__(self, config: AgentConfig, outbox: Outbox, status: Callable[[DeviceState], StatusPayload]):
+    def __init__(
+        self,
+        config: AgentConfig,
+        outbox: Outbox,
+        status: Callable[[DeviceState], StatusPayload],
+        restarts: Restarts | None = None,
+    ):
         self.config = config
         self.device_id = config.device.id
         self.topics = Topics(config.mqtt.prefix)
@@ -67,7 +84,10 @@ class MqttLink:
         self.connects = 0
         self._wake = threading.Condition()
         self._woken = False
-        self._inflight: list[tuple[int, mqtt.MQTTMessageInfo]] = []
+        self.restarts = restarts or Restarts()
+        self._inflight: dict[int, int] = {}  # MQTT message id -> outbox row id, in publish order
+        self._acked_mids: dict[int, float] = {}  # message id -> when its PUBACK came (on_publish)
+        self._mid_lock = threading.Lock()
         self._sent_upto = 0
         self.client = self._make_client()
         self._drainer = threading.Thread(target=self._drain, name="outbox-drain", daemon=True)
@@ -93,7 +113,7 @@ class MqttLink:
         offline = self.status(DeviceState.OFFLINE)
         client.will_set(self.topics.status(self.device_id), offline.to_bytes(), qos=QOS_RELIABLE, retain=True)
         client.reconnect_delay_set(
-            min_delay=max(1, round(cfg.reconnect_min_s)), max_delay=round(cfg.reconnect_max_s)
+            min_delay=max(1, round(cfg.reconnect_min_s)), max_delay=max(1, round(cfg.reconnect_max_s))
         )
         client.max_inflight_messages_set(cfg.max_inflight)
         client.on_connect = self._on_connect
@@ -165,7 +185,9 @@ class MqttLink:
         self.connected.clear()
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
-        # Runs inside paho's lock: only wake the drain thread, which does the outbox bookkeeping.
+        # Runs inside paho's message lock: only note the id; the drain thread does the outbox work.
+        with self._mid_lock:
+            self._acked_mids[mid] = time.monotonic()
         self.wake()
 
     def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
@@ -192,6 +214,9 @@ class MqttLink:
 
     # ---------------------------------------------------------------------------------------- drain
     def _drain(self) -> None:
+        supervise("outbox-drain", self._drain_loop, self._closing, self.restarts)
+
+    def _drain_loop(self) -> None:
         window = self.config.mqtt.max_inflight
         closing_deadline: float | None = None
         while True:
@@ -209,22 +234,40 @@ class MqttLink:
                     return
             if not self.connected.is_set() or len(self._inflight) >= window:
                 continue
-            for row in self.outbox.pending(self._sent_upto, window - len(self._inflight)):
-                info = self.client.publish(row.topic, row.payload, qos=row.qos)
-                self._inflight.append((row.id, info))
-                self._sent_upto = row.id
+            self._publish_rows(window - len(self._inflight))
+
+    def _publish_rows(self, room: int) -> None:
+        for row in self.outbox.pending(self._sent_upto, room):
+            info = self.client.publish(row.topic, row.payload, qos=row.qos)
+            if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+                # Not queued by paho (e.g. its queue is full): the row stays for the next round.
+                log.warning("publish of outbox row %d not queued: %s", row.id, mqtt.error_string(info.rc))
+                return
+            # NO_CONN (the socket died under us): paho still holds the message and sends it after the
+            # reconnect, and its PUBACK reaches on_publish like any other.
+            self._inflight[info.mid] = row.id
+            self._sent_upto = row.id
+
+    def _take_acked(self) -> list[int]:
+        """Row ids whose PUBACK arrived, in publish order; forgets unclaimed old message ids."""
+        now = time.monotonic()
+        done: list[int] = []
+        with self._mid_lock:
+            for mid in [m for m in self._inflight if m in self._acked_mids]:
+                del self._acked_mids[mid]
+                done.append(self._inflight.pop(mid))
+            for mid, at in list(self._acked_mids.items()):
+                if now - at > STALE_MID_S:
+                    del self._acked_mids[mid]
+        return done
 
     def _reap(self) -> None:
-        still = []
-        for row_id, info in self._inflight:
-            if info.is_published():
-                self.outbox.delete(row_id)
-                self.published += 1
-            else:
-                still.append((row_id, info))
-        if len(still) < len(self._inflight):
+        done = self._take_acked()
+        for row_id in done:
+            self.outbox.delete(row_id)
+            self.published += 1
+        if done:
             self.wake()  # room in the window: look for more rows right away
-        self._inflight = still
 
     @property
     def inflight(self) -> int:

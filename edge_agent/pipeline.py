@@ -22,6 +22,7 @@ from edge_agent.config import CameraConfig, RuntimeConfig
 from edge_agent.motion import MotionDetector
 from edge_agent.rules import RuleEngine, RuleEvent
 from edge_agent.sources import Frame
+from edge_agent.supervisor import Restarts, supervise
 from edge_agent.tracker import Box, Tracker, TrackUpdate
 from model_runtime import Detection, ModelRuntime
 
@@ -192,8 +193,17 @@ EventSink = Callable[[CameraPipeline, Frame | None, list[RuleEvent]], None]
 class PipelineThread(threading.Thread):
     """Takes the freshest frame at most ``detect_fps`` times a second; never queues frames."""
 
-    def __init__(self, pipeline: CameraPipeline, buffer: LatestFrame, sink: EventSink, stop: threading.Event):
+    def __init__(
+        self,
+        pipeline: CameraPipeline,
+        buffer: LatestFrame,
+        sink: EventSink,
+        stop: threading.Event,
+        restarts: Restarts | None = None,
+    ):
         super().__init__(name=f"pipeline-{pipeline.camera.name}", daemon=True)
+        self.restarts = restarts
+        self._last_ts = time.time()
         self.pipeline = pipeline
         self.buffer = buffer
         self.sink = sink
@@ -202,32 +212,36 @@ class PipelineThread(threading.Thread):
         self.errors = 0
 
     def run(self) -> None:
-        interval = 1.0 / self.pipeline.camera.detect_fps
-        next_at = time.monotonic()
-        last_ts = time.time()
         try:
-            while not self.stop_event.is_set():
-                delay = next_at - time.monotonic()
-                if delay > 0 and self.stop_event.wait(delay):
-                    break
-                next_at = max(next_at + interval, time.monotonic())
-                self.buffer.due = next_at  # frames grabbed before then are not even decoded to BGR
-                frame = self.buffer.get(timeout=0.5)
-                if frame is None:
-                    if self.buffer.ended:
-                        break
-                    continue
-                last_ts = frame.ts
-                try:
-                    events = self.pipeline.process(frame)
-                except Exception:  # one bad frame must not stop the camera
-                    self.errors += 1
-                    log.exception("camera %s: frame %d failed", self.pipeline.camera.name, frame.index)
-                    continue
-                if events:
-                    self.sink(self.pipeline, frame, events)
+            supervise(self.name, self._loop, self.stop_event, self.restarts)
         finally:
-            events = self.pipeline.finish(max(last_ts, time.time()))
+            events = self.pipeline.finish(max(self._last_ts, time.time()))
             if events:
                 self.sink(self.pipeline, None, events)
             self.finished.set()
+
+    def _loop(self) -> None:
+        """Returns when stopped or the source ended; anything else raised is the supervisor's to restart
+        (a sink that cannot write to the outbox, say): the camera goes on after a pause."""
+        interval = 1.0 / self.pipeline.camera.detect_fps
+        next_at = time.monotonic()
+        while not self.stop_event.is_set():
+            delay = next_at - time.monotonic()
+            if delay > 0 and self.stop_event.wait(delay):
+                break
+            next_at = max(next_at + interval, time.monotonic())
+            self.buffer.due = next_at  # frames grabbed before then are not even decoded to BGR
+            frame = self.buffer.get(timeout=0.5)
+            if frame is None:
+                if self.buffer.ended:
+                    break
+                continue
+            self._last_ts = frame.ts
+            try:
+                events = self.pipeline.process(frame)
+            except Exception:  # one bad frame must not stop the camera
+                self.errors += 1
+                log.exception("camera %s: frame %d failed", self.pipeline.camera.name, frame.index)
+                continue
+            if events:
+                self.sink(self.pipeline, frame, events)

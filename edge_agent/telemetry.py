@@ -10,6 +10,7 @@ from pathlib import Path
 from edge_agent.capture import LatestFrame
 from edge_agent.outbox import Outbox
 from edge_agent.pipeline import CameraPipeline
+from edge_agent.supervisor import Restarts, supervise
 from shared.payloads import TelemetryPayload
 
 THERMAL_ZONE = Path("/sys/class/thermal/thermal_zone0/temp")
@@ -32,7 +33,7 @@ class CameraMeter:
         self._grabbed = buffer.grabbed
         self._processed = pipeline.stats.processed
 
-    def sample(self, device_id: str, outbox: Outbox) -> TelemetryPayload:
+    def sample(self, device_id: str, outbox: Outbox, thread_restarts: int = 0) -> TelemetryPayload:
         now = time.monotonic()
         span = max(now - self._t, 1e-6)
         stats = self.pipeline.stats
@@ -55,15 +56,26 @@ class CameraMeter:
             outbox_depth=outbox.depth(),
             frames_dropped=self.buffer.dropped,
             events_dropped=outbox.counter("events_dropped"),
+            thread_restarts=thread_restarts,
             cpu_temp_c=cpu_temperature(),
         )
 
 
 class TelemetryThread(threading.Thread):
-    def __init__(self, interval_s: float, sample: Callable[[], None], stop: threading.Event):
+    def __init__(
+        self,
+        interval_s: float,
+        sample: Callable[[], None],
+        stop: threading.Event,
+        restarts: Restarts | None = None,
+    ):
         super().__init__(name="telemetry", daemon=True)
         self.interval_s, self.sample, self.stop_event = interval_s, sample, stop
+        self.restarts = restarts
 
     def run(self) -> None:
+        supervise(self.name, self._loop, self.stop_event, self.restarts)
+
+    def _loop(self) -> None:
         while not self.stop_event.wait(self.interval_s):
             self.sample()

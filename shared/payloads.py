@@ -117,6 +117,7 @@ class TelemetryPayload(WireModel):
     outbox_depth: int = 0
     frames_dropped: int = 0
     events_dropped: int = 0
+    thread_restarts: int = Field(default=0, description="agent loops restarted after an error since start")
     cpu_temp_c: float | None = None
 
 

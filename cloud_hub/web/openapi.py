@@ -106,6 +106,7 @@ class TelemetryOut(Out):
     outbox_depth: int
     frames_dropped: int
     events_dropped: int
+    thread_restarts: int = 0
     cpu_temp_c: float | None
 
 

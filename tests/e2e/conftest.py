@@ -92,7 +92,7 @@ def agent_factory(tmp_path: Path) -> Iterator[Callable[..., Agent]]:
     def make(broker_url: str, source: dict, device_id: str = "cam-e2e-1", start: bool = True) -> Agent:
         config = {
             "device": {"id": device_id},
-            "mqtt": {"url": broker_url, "reconnect_min_s": 0.2, "reconnect_max_s": 1},
+            "mqtt": {"url": broker_url, "reconnect_min_s": 1, "reconnect_max_s": 1},
             "outbox": {"path": str(tmp_path / f"{device_id}-outbox.db")},
             "telemetry": {"interval_s": 1},
             "cameras": [{

@@ -81,7 +81,7 @@ def agent_config(tmp_path: Path, broker_url: str, model: Path, source: dict, **c
     """A minimal valid config as YAML text → parse_config, the same path the CLI takes."""
     data = {
         "device": {"id": "cam-test-1"},
-        "mqtt": {"url": broker_url, "reconnect_min_s": 0.2, "reconnect_max_s": 1},
+        "mqtt": {"url": broker_url, "reconnect_min_s": 1, "reconnect_max_s": 1},
         "outbox": {"path": str(tmp_path / "outbox.db")},
         "telemetry": {"interval_s": 0.5},
         "cameras": [

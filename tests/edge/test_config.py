@@ -112,3 +112,17 @@ def test_cli_validate_config_exit_codes(tmp_path: Path, capsys):
 def test_example_config_is_valid():
     main_rc = main(["run", "--config", str(REPO / "deploy/edge/example.yaml"), "--validate-config"])
     assert main_rc == 0
+
+
+def test_mqtt_reconnect_bounds_are_validated_at_their_line():
+    """``reconnect_max_s: 0.4`` used to validate and give paho a 0 s reconnect delay (a busy loop)."""
+    url = "  url: mqtt://127.0.0.1:1883\n"
+    text = GOOD.replace(url, url + "  reconnect_max_s: 0.4\n")
+    assert "agent.yaml:5: mqtt.reconnect_max_s: Input should be greater than or equal to 1" in error_of(text)
+    text = GOOD.replace(url, url + "  reconnect_min_s: 0.5\n")
+    assert "agent.yaml:5: mqtt.reconnect_min_s: Input should be greater than or equal to 1" in error_of(text)
+    text = GOOD.replace(url, url + "  reconnect_min_s: 20\n  reconnect_max_s: 10\n")
+    message = error_of(text)
+    assert message.startswith("agent.yaml:3: mqtt: ") and "reconnect_min_s (20) must not exceed" in message
+    config = parse_config(GOOD.replace(url, url + "  reconnect_min_s: 2\n  reconnect_max_s: 2\n"))
+    assert (config.mqtt.reconnect_min_s, config.mqtt.reconnect_max_s) == (2, 2)

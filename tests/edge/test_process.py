@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 def write_config(tmp_path: Path, broker_url: str, model: Path, clip: Path, loop: bool) -> Path:
     data = {
         "device": {"id": "cam-proc-1"},
-        "mqtt": {"url": broker_url, "reconnect_min_s": 0.2, "reconnect_max_s": 1},
+        "mqtt": {"url": broker_url, "reconnect_min_s": 1, "reconnect_max_s": 1},
         "outbox": {"path": str(tmp_path / "outbox.db")},
         "telemetry": {"interval_s": 1},
         "cameras": [

@@ -14,7 +14,7 @@ from tests.rollout.support import make_offer, repackage, wait_for
 def _agent(mosquitto, tmp_path: Path, baseline: Path, public_key: Path, **health) -> Agent:
     data = {
         "device": {"id": "agent-1"},
-        "mqtt": {"url": mosquitto.url, "reconnect_min_s": 0.2, "reconnect_max_s": 1},
+        "mqtt": {"url": mosquitto.url, "reconnect_min_s": 1, "reconnect_max_s": 1},
         "outbox": {"path": str(tmp_path / "outbox.db")},
         "telemetry": {"interval_s": 1},
         "cameras": [
