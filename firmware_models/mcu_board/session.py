@@ -56,6 +56,7 @@ class BoardSession:
         self._proc: subprocess.Popen | None = None
         self._board: socket.socket | None = None
         self.console = b""
+        self.exit_code: int | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> BoardSession:
@@ -126,16 +127,17 @@ class BoardSession:
             raise BoardError(f"board not ready for frame {index} within {self.timeout}s{self._why()}")
         self._send(link.frame_packet(index, int(time.time() * 1000) if ts_ms is None else ts_ms, pixels))
 
-    def finish(self) -> dict:
-        """Ask the board to deliver its queued events, go offline and stop; returns its stats."""
+    def finish(self, check: bool = True) -> dict:
+        """Ask the board to deliver its queued events, go offline and stop; returns its stats. The
+        firmware's exit code is kept in ``exit_code`` (5: the broker refused its CONNECT)."""
         if not self._ready.acquire(timeout=self.timeout):
             raise BoardError(f"board did not finish its last frame{self._why()}")
         self._send(link.packet(link.QUIT))
         if not self._done.wait(self.timeout):
             raise BoardError(f"board sent no stats{self._why()}")
         assert self._proc is not None
-        code = self._proc.wait(30)
-        if code != 0:
+        code = self.exit_code = self._proc.wait(30)
+        if check and code != 0:
             raise BoardError(f"firmware exited with {code}{self._why()}")
         assert self.stats is not None
         return self.stats
