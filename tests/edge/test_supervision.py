@@ -7,7 +7,6 @@ import threading
 import time
 from pathlib import Path
 
-from edge_agent.agent import Agent
 from edge_agent.mqtt_link import MqttLink
 from edge_agent.outbox import Outbox
 from edge_agent.supervisor import Restarts, supervise
@@ -15,6 +14,7 @@ from shared.payloads import DeviceState, EventPayload, StatusPayload, TelemetryP
 from shared.topics import Topics
 from tests.edge.conftest import agent_config
 from tests.edge.test_faults import poll
+from tests.support.recording_agent import RecordingAgent
 
 DEVICE = "cam-test-1"
 
@@ -110,7 +110,7 @@ def test_a_failing_pipeline_sink_is_restarted_and_reported_in_telemetry(
     recorder = recorder_factory(mosquitto.host, mosquitto.port)
     config = agent_config(tmp_path, mosquitto.url, red_model,
                           {"type": "file", "path": str(red_clip), "loop": True})
-    agent = Agent(config)
+    agent = RecordingAgent(config)
     failures = {"left": 2}
     real_sink = agent._sink
 
