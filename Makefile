@@ -52,6 +52,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.detector --json
 	$(PY) -m benchmarks.ingest --json
 	$(PY) -m benchmarks.rollout --json
+	$(PY) -m benchmarks.mcu --json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info instance

@@ -311,6 +311,7 @@ def render_header(qm: QModel) -> str:
         f"#define ES_N_LAYERS {len(qm.layers)}",
         f"#define ES_ARENA_A_BYTES {arena_sizes(qm)[0]}",
         f"#define ES_ARENA_B_BYTES {arena_sizes(qm)[1]}",
+        f"#define ES_ACC_WORDS {max(layer.out_shape[1] * layer.out_shape[2] for layer in qm.layers)}",
         f"#define ES_RAW_C {qm.layers[-1].out_shape[0]}",
         f"#define ES_RAW_H {qm.layers[-1].out_shape[1]}",
         f"#define ES_RAW_W {qm.layers[-1].out_shape[2]}",

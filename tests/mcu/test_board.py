@@ -14,6 +14,7 @@ from firmware_models.mcu_board.reference import OrtReference, compare_detections
 from firmware_models.mcu_board.session import BoardSession
 
 KB = 1024
+pytestmark = pytest.mark.slow  # QEMU boots (seconds each)
 
 
 def test_linker_script_is_the_parts_budget() -> None:
@@ -51,7 +52,7 @@ def test_over_budget_firmware_does_not_link(board_build, tmp_path: Path, extra: 
 def test_firmware_bit_exact_and_within_budget_on_qemu(
     board_build, reference: OrtReference, golden_pixels, clip_pixels
 ) -> None:
-    frames = golden_pixels + clip_pixels[::4]
+    frames = golden_pixels + clip_pixels[::4] + golden_pixels
     raw_bytes = int(np.prod(reference.run(frames[0])[0].shape))
     with BoardSession(raw_bytes=raw_bytes, icount=True) as board:
         board.configure(results=1)
@@ -73,5 +74,8 @@ def test_firmware_bit_exact_and_within_budget_on_qemu(
     assert stats["arena_bytes"] < use.static_ram_bytes
     # -icount shift=0: 1 instruction per virtual ns, SysTick at 25 MHz → 40 instructions per tick.
     assert abs(2_000_000 / stats["calib_ticks_2M"] - 40) < 0.5
+    # No broker configured: nothing is sent, so the ring keeps 16 events and the oldest give way.
+    assert stats["events_made"] > 16 and stats["events_acked"] == 0
+    assert stats["events_dropped"] == stats["events_made"] - 16
     per_inference = [instructions(r.ticks, stats) for r in results]
     assert all(1e8 < n < 2e9 for n in per_inference)

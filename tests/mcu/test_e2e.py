@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -16,6 +17,8 @@ from firmware_models.mcu_board.run import Device, play
 from shared.payloads import EventPayload
 from tests.identity.probe import wait_until
 from tests.support.fleet import secure_hub
+
+pytestmark = pytest.mark.slow  # QEMU runs a clip through a secure broker and the hub
 
 BOARD = "mcu-m7-1"
 PASSWORD = "a long enough admin password"

@@ -50,8 +50,8 @@ float es_multiplier(int32_t mantissa, int8_t shift);
 void es_quantize_input(const uint8_t *pixels, size_t n, const uint8_t lut[256], uint8_t *out);
 
 /* One convolution (plain, grouped or depthwise) with bias and requantization; ReLU is the clamp at
- * the output zero point when that is 0. */
-void es_conv2d(const es_layer_t *layer, const uint8_t *in, uint8_t *out);
+ * the output zero point when that is 0. `acc` holds out_h * out_w int32 sums (one output plane). */
+void es_conv2d(const es_layer_t *layer, const uint8_t *in, uint8_t *out, int32_t *acc);
 
 /* Max pooling on uint8 (order-preserving, so no requantization); padding never wins. */
 void es_maxpool2d(const es_layer_t *layer, const uint8_t *in, uint8_t *out);
@@ -59,8 +59,8 @@ void es_maxpool2d(const es_layer_t *layer, const uint8_t *in, uint8_t *out);
 /* ReLU on a quantized tensor: nothing below the zero point (kept for graphs with an explicit Relu). */
 void es_relu(uint8_t *data, size_t n, uint8_t zero_point);
 
-/* Run the layer list, ping-ponging between two arena buffers; the input is in buf_a. Returns the
- * buffer holding the last layer's output. */
-uint8_t *es_run_layers(const es_layer_t *layers, int count, uint8_t *buf_a, uint8_t *buf_b);
+/* Run the layer list, ping-ponging between two arena buffers; the input is in buf_a, `acc` is the
+ * largest output plane's int32 sums. Returns the buffer holding the last layer's output. */
+uint8_t *es_run_layers(const es_layer_t *layers, int count, uint8_t *buf_a, uint8_t *buf_b, int32_t *acc);
 
 #endif

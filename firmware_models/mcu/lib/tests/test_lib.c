@@ -8,6 +8,7 @@
 #include "es_nn.h"
 
 static int passed, failed;
+static int32_t acc[64]; /* output-plane sums for the convolutions */
 
 #define CHECK(cond)                                                      \
     do {                                                                 \
@@ -63,7 +64,7 @@ static void test_conv_plain(void) {
     uint8_t out[9];
     es_layer_t L = conv_layer(1, 3, 3, 1, 3, 1, 1, 1, 1);
     L.weights = w, L.bias = bias, L.mult_mant = mant, L.mult_shift = shift;
-    es_conv2d(&L, in, out);
+    es_conv2d(&L, in, out, acc);
     CHECK(memcmp(out, want, 9) == 0);
     /* Input zero point 5: the same picture shifted by 5 reads as the same real values; padding is
      * real 0, so it adds nothing. Bias 100 and multiplier 1/2 → (sum + 100) / 2, ties to even. */
@@ -73,13 +74,13 @@ static void test_conv_plain(void) {
     static const int32_t half[1] = {1};
     static const int8_t one[1] = {1};
     L.in_zp = 5, L.bias = bias100, L.mult_mant = half, L.mult_shift = one;
-    es_conv2d(&L, shifted, out);
+    es_conv2d(&L, shifted, out, acc);
     CHECK(out[0] == 56 && out[1] == 60 && out[4] == 72 && out[8] == 64); /* 112/2, 121/2→60, 145/2→72 */
     /* Stride 2 on the same input: the four corners of the padded grid. */
     es_layer_t S = conv_layer(1, 3, 3, 1, 3, 2, 1, 1, 1);
     S.weights = w, S.bias = bias, S.mult_mant = mant, S.mult_shift = shift;
     CHECK(S.out_h == 2 && S.out_w == 2);
-    es_conv2d(&S, in, out);
+    es_conv2d(&S, in, out, acc);
     CHECK(out[0] == 12 && out[1] == 16 && out[2] == 24 && out[3] == 28);
 }
 
@@ -95,7 +96,7 @@ static void test_conv_dilated_and_negative_weights(void) {
     es_layer_t L = conv_layer(1, 5, 5, 1, 3, 1, 2, 2, 1);
     L.weights = w, L.bias = bias, L.mult_mant = mant, L.mult_shift = shift;
     CHECK(L.out_h == 5 && L.out_w == 5);
-    es_conv2d(&L, in, out);
+    es_conv2d(&L, in, out, acc);
     CHECK(out[12] == 50 + 0 - 4 + 24 - 20 + 24); /* corners 0,4,20,24 with 1,-1,-1,1; centre 12 * 2 */
     CHECK(out[0] == 50 + 0 * 2 + 12 * 1);        /* inside: centre tap (input 0) and bottom-right (input 12) */
 }
@@ -110,14 +111,14 @@ static void test_conv_depthwise_and_multichannel(void) {
     uint8_t out[8];
     es_layer_t D = conv_layer(2, 2, 2, 2, 1, 1, 0, 1, 2);
     D.weights = wd, D.bias = bias, D.mult_mant = mant, D.mult_shift = shift;
-    es_conv2d(&D, in, out);
+    es_conv2d(&D, in, out, acc);
     static const uint8_t want_d[8] = {3, 6, 9, 12, 90, 80, 70, 60};
     CHECK(memcmp(out, want_d, 8) == 0);
     /* Plain (groups 1): each output sums both channels. */
     static const int8_t wp[4] = {1, 1, 2, -1};
     es_layer_t P = conv_layer(2, 2, 2, 2, 1, 1, 0, 1, 1);
     P.weights = wp, P.bias = bias, P.mult_mant = mant, P.mult_shift = shift;
-    es_conv2d(&P, in, out);
+    es_conv2d(&P, in, out, acc);
     static const uint8_t want_p[8] = {11, 22, 33, 44, 92, 84, 76, 68};
     CHECK(memcmp(out, want_p, 8) == 0);
 }
