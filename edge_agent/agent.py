@@ -26,7 +26,8 @@ from edge_agent.rules import RuleEvent
 from edge_agent.sources import Frame, create_source
 from edge_agent.supervisor import Restarts
 from edge_agent.telemetry import CameraMeter, TelemetryThread
-from shared.payloads import DeviceState, EventPayload, StatusPayload
+from shared import cpu_features
+from shared.payloads import CpuInfo, DeviceState, EventPayload, StatusPayload
 from shared.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ class Agent:
     # ------------------------------------------------------------------------------------- status
     def status(self, state: DeviceState) -> StatusPayload:
         models = sorted({c.pipeline.model.ref for c in self.cameras})
+        cpu = cpu_features.current()
         return StatusPayload(
             device_id=self.device_id,
             state=state,
@@ -71,6 +73,7 @@ class Agent:
             model=",".join(models) or None,
             uptime_s=round(time.time() - self.started_at, 1),
             cameras=[c.name for c in self.cameras],
+            cpu=CpuInfo(arch=cpu.arch, int8=list(cpu.int8)),
         )
 
     # ------------------------------------------------------------------------------------- start

@@ -19,6 +19,7 @@ from edge_agent import __version__
 from edge_agent.config import AgentConfig, ConfigError, load_config
 from edge_agent.sources import SourceEnded, SourceError, SourceLost, create_source
 from model_runtime import ModelLoadError, ModelRuntime
+from shared import cpu_features
 from shared.int8_precision import PRECISION_KEY
 from shared.logstream import CurrentStderrHandler
 
@@ -56,6 +57,7 @@ def setup_logging(level: str, fmt: str) -> None:
 def check(config: AgentConfig) -> int:
     """Open every source, load every model, run one inference on a real frame; report each step."""
     failures = 0
+    print(f"cpu: {cpu_features.current().summary}")
     for camera in config.cameras:
         prefix = f"camera {camera.name}:"
         source = create_source(camera.source)

@@ -48,6 +48,20 @@ class DeviceState(StrEnum):
     OFFLINE = "offline"
 
 
+class CpuInfo(BaseModel):
+    """The device's CPU as far as model choice goes (``shared.cpu_features``): the hub picks a model
+    variant whose int8 kernels run fast on it (issue 9)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    arch: Annotated[str, Field(max_length=32, description="platform.machine(), e.g. aarch64, x86_64")]
+    int8: list[Annotated[str, Field(max_length=32)]] = Field(
+        default_factory=list,
+        description="int8 features: neon, dotprod, i8mm (ARM); avx2, avx512bw, avx512_vnni, avx_vnni, "
+        "amx_int8 (x86)",
+    )
+
+
 class StatusPayload(WireModel):
     """Retained on ``status``; the broker publishes the offline variant as the last will."""
 
@@ -58,6 +72,7 @@ class StatusPayload(WireModel):
     model: str | None = Field(default=None, description="active model as name@version")
     uptime_s: float | None = None
     cameras: list[str] = Field(default_factory=list)
+    cpu: CpuInfo | None = None
 
 
 class EventKind(StrEnum):

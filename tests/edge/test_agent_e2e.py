@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import platform
 from pathlib import Path
 
+from shared import cpu_features
 from shared.payloads import (
     DeviceState,
     EventKind,
@@ -65,6 +67,8 @@ def test_agent_publishes_events_status_and_telemetry(
     statuses = [decode(StatusPayload, m.payload) for m in recorder.on("/status")]
     assert statuses[0].state is DeviceState.ONLINE and statuses[0].model == "red-fomo@1.0.0"
     assert statuses[-1].state is DeviceState.OFFLINE  # published on graceful stop
+    assert statuses[0].cpu is not None and statuses[0].cpu.arch == platform.machine().lower()
+    assert tuple(statuses[0].cpu.int8) == cpu_features.current().int8
     telemetry = [decode(TelemetryPayload, m.payload) for m in recorder.on("/telemetry")]
     assert all(t.camera == "front" for t in telemetry)
     assert any(t.fps_in > 0 for t in telemetry)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 import shutil
 import threading
 from pathlib import Path
@@ -14,6 +15,7 @@ from edge_agent.capture import Backoff, CaptureThread, LatestFrame
 from edge_agent.cli import EXIT_RUNTIME, main
 from edge_agent.config import FileSource, StreamSource, SyntheticSource, UsbSource
 from edge_agent.sources import Frame, SourceEnded, SourceError, create_source
+from shared import cpu_features
 from shared.int8_precision import PRECISION_KEY, ort_session_config
 
 
@@ -99,6 +101,9 @@ def test_check_command_opens_source_loads_model_and_infers(
     assert "source ok" in out and "model ok (red-fomo@1.0.0" in out and "inference ok" in out
     precise = ort_session_config()[PRECISION_KEY] == "1"
     assert ("int8 kernels u8 x u8" in out) is precise and ("int8 kernels u8 x s8" in out) is not precise
+    cpu = cpu_features.current()
+    assert f"cpu: {platform.machine().lower()}, int8 features: " in out
+    assert all(name in out.split("cpu: ", 1)[1].splitlines()[0] for name in cpu.int8)
 
 
 def test_check_command_refuses_a_corrupt_model(tmp_path: Path, red_model: Path, red_clip: Path, capsys):
