@@ -81,7 +81,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(rollout_web.bp)
 
+    from cloud_hub.camera import web as camera_web
     from cloud_hub.identity import web as identity_web
+
+    app.register_blueprint(camera_web.bp)
 
     app.register_blueprint(identity_web.bp)
 

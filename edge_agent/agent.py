@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from edge_agent import __version__
+from edge_agent.camera_view import CameraView
 from edge_agent.capture import Backoff, CaptureThread, LatestFrame
 from edge_agent.config import AgentConfig, StreamSource, UsbSource
 from edge_agent.events import EventEmitter
@@ -59,6 +60,7 @@ class Agent:
         self.event_listeners: list[Callable[[EventPayload], None]] = []
         self.updater = None  # edge_agent.updater.Updater when config.updater is set
         self.restarts = Restarts()  # every supervised loop's restarts, reported in telemetry
+        self.camera_view: CameraView | None = None
         self._running = False
 
     # ------------------------------------------------------------------------------------- status
@@ -114,6 +116,7 @@ class Agent:
             from edge_agent.updater.agent_hook import attach_updater
 
             self.updater = attach_updater(self)  # before the link starts: it subscribes on connect
+        self.camera_view = CameraView(self).start()  # remote configs and previews
         self.link.start()
         for cam in self.cameras:
             cam.worker.start()

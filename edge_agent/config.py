@@ -377,11 +377,21 @@ class RuntimeConfig(Section):
         )
 
 
+class PreviewConfig(Section):
+    """A low-rate preview frame for the dashboard (off unless asked: it costs bandwidth)."""
+
+    enabled: bool = False
+    interval_s: Annotated[float, Field(ge=0.5, le=3600)] = 2.0
+    max_width: Annotated[int, Field(ge=64, le=640)] = 320
+    quality: Annotated[int, Field(ge=20, le=95)] = 60
+
+
 class AgentConfig(Section):
     device: DeviceConfig
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
+    preview: PreviewConfig = Field(default_factory=PreviewConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     cameras: Annotated[list[CameraConfig], Field(min_length=1)]
     updater: UpdaterConfig | None = Field(default=None, description="model rollouts (edge_agent/updater)")

@@ -60,6 +60,13 @@ class CameraPipeline:
         threshold = camera.model.score_threshold
         self._min_score = threshold if threshold is not None else 0.0
         self._labels = set(camera.model.labels) if camera.model.labels else None
+        self.last_frame: Frame | None = None  # what the preview shows (edge_agent.camera_view)
+        self.last_boxes: list[tuple[str, float, Box, int]] = []
+        self._next_camera: CameraConfig | None = None
+
+    def set_geometry(self, camera: CameraConfig) -> None:
+        """Run ``camera``'s zones and lines from the next frame on (a remote config, no restart)."""
+        self._next_camera = camera
 
     def swap_model(self, model: ModelRuntime) -> None:
         """Install a new model between two frames (the updater calls this after its self-test)."""
@@ -152,6 +159,9 @@ class CameraPipeline:
         ]
 
     def process(self, frame: Frame) -> list[RuleEvent]:
+        if self._next_camera is not None:
+            self.camera, self._next_camera = self._next_camera, None
+            self.rules = RuleEngine(self.camera)
         self.stats.processed += 1
         run_cnn = self._needs_cnn(frame)
         self.stats.cnn_flags.append(run_cnn)
@@ -169,6 +179,8 @@ class CameraPipeline:
             update = TrackUpdate(self.tracker.active(), [], [])
         events = self.rules.process(update, frame.ts, tracked=run_cnn)
         self.stats.events += len(events)
+        self.last_frame = frame
+        self.last_boxes = [(t.label, t.best_score, t.box, t.id) for t in update.active]
         return events
 
     def finish(self, ts: float) -> list[RuleEvent]:

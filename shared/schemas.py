@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from shared.camera import ConfigStatePayload, PreviewPayload, RemoteConfig
 from shared.manifest import ModelManifest
 from shared.payloads import (
     ChunkRequest,
@@ -31,6 +32,9 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "chunk_request": ChunkRequest,
     "model_state": ModelStatePayload,
     "model_manifest": ModelManifest,
+    "preview": PreviewPayload,
+    "remote_config": RemoteConfig,
+    "config_state": ConfigStatePayload,
 }
 
 

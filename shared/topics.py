@@ -30,6 +30,8 @@ class TopicKind(StrEnum):
     MODEL_STATE = "model/state"
     CONFIG = "config"
     SIGNAL = "signal"
+    PREVIEW = "preview"
+    CONFIG_STATE = "config/state"
 
 
 # Direction of each kind: which side may publish it (the broker ACL is generated from this).
@@ -40,6 +42,8 @@ EDGE_TO_HUB = (
     TopicKind.TELEMETRY,
     TopicKind.MODEL_CHUNK_REQUEST,
     TopicKind.MODEL_STATE,
+    TopicKind.PREVIEW,
+    TopicKind.CONFIG_STATE,
 )
 HUB_TO_EDGE = (TopicKind.MODEL_OFFER, TopicKind.MODEL_CHUNK, TopicKind.CONFIG, TopicKind.SIGNAL)
 
@@ -100,6 +104,12 @@ class Topics:
 
     def config(self, device_id: str) -> str:
         return self.device(device_id, TopicKind.CONFIG)
+
+    def preview(self, device_id: str) -> str:
+        return self.device(device_id, TopicKind.PREVIEW)
+
+    def config_state(self, device_id: str) -> str:
+        return self.device(device_id, TopicKind.CONFIG_STATE)
 
     def signal(self, device_id: str, name: str) -> str:
         return self.device(device_id, TopicKind.SIGNAL, name)

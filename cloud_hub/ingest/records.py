@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from sqlalchemy import String
 
+from cloud_hub.camera import ingest as camera_ingest
 from cloud_hub.models import Device, Event, Telemetry
 from shared.payloads import (
     MAX_SNAPSHOT_BYTES,
@@ -44,7 +45,7 @@ class Incoming:
 
 @dataclass
 class Record:
-    kind: Literal["event", "status", "telemetry", "snapshot", "dead"]
+    kind: Literal["event", "status", "telemetry", "snapshot", "preview", "config_state", "dead"]
     incoming: Incoming
     device_id: str | None = None
     row: dict[str, Any] = field(default_factory=dict)
@@ -150,6 +151,8 @@ def classify(topics: Topics, incoming: Incoming) -> Record:
             return Record("telemetry", incoming, device_id, row)
         if parsed.kind is TopicKind.SNAPSHOT:
             return _snapshot(incoming, device_id, parsed.arg or "")
+        if parsed.kind in camera_ingest.KINDS:
+            return camera_ingest.classify(parsed.kind, incoming, device_id)
     except PayloadError as exc:
         return dead(incoming, exc.reason)
     return dead(incoming, f"unknown topic: kind {parsed.kind.value!r} is not ingested by the hub")

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine, Table, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from cloud_hub.camera import ingest as camera_ingest
 from cloud_hub.ingest.records import Record, dead
 from cloud_hub.models import DeadLetter, Device, Event, Snapshot, Telemetry
 from cloud_hub.snapshots import SnapshotStore
@@ -195,6 +196,7 @@ class BatchWriter:
                 apply_status(conn, record.device_id or "", record.row)
             result.statuses = len(statuses)
             result.snapshots = insert_ignore(conn, SNAPSHOTS, snapshot_rows, ["device_id", "event_id"])
+            camera_ingest.apply(conn, records, now)
             if dead_letters:
                 conn.execute(DEAD_LETTERS.insert(), dead_letters)
             result.dead_letters = len(dead_letters)

@@ -28,12 +28,15 @@ const es = {
 // ---- live stream ----
 es.eventRow = function (e) {
   const thumb = es.el("td", { class: "thumb" });
-  if (e.snapshot_url) thumb.append(es.el("img", { src: e.snapshot_url, alt: "snapshot", loading: "lazy" }));
+  const detail = "/events/" + encodeURIComponent(e.device_id) + "/" + encodeURIComponent(e.event_id);
+  if (e.snapshot_url) {
+    thumb.append(es.el("a", { href: detail }, es.el("img", { src: e.snapshot_url, alt: "snapshot", loading: "lazy" })));
+  }
   const kind = e.kind + (e.phase !== "instant" ? " · " + e.phase : "");
   const where = (e.zone || e.line || "") + (e.direction ? " " + e.direction : "");
   return es.el("tr", { "data-event-id": e.event_id, class: "fresh" },
     thumb,
-    es.el("td", {}, es.el("time", { "data-ts": e.ts, text: es.fmtTime(e.ts) })),
+    es.el("td", {}, es.el("a", { href: detail }, es.el("time", { "data-ts": e.ts, text: es.fmtTime(e.ts) }))),
     es.el("td", { text: e.device_id }),
     es.el("td", { text: kind }),
     es.el("td", {}, es.el("span", { class: "label", text: e.label }), " " + e.score.toFixed(2)),
@@ -52,7 +55,9 @@ es.deviceCard = function (d) {
   const link = es.el("a", { href: "/devices/" + encodeURIComponent(d.id), text: d.name || d.id });
   const title = es.el("h3", {}, es.el("span", { class: "dot" }), link);
   const cls = "card device " + (d.online ? "online" : "offline");
-  return es.el("article", { class: cls, "data-device-id": d.id }, title, dl);
+  const previews = es.el("div", { class: "previews", "data-preview-device": d.id });
+  if (window.esCamera) window.esCamera.fill(previews); // the latest frame (camera.js), without a flash
+  return es.el("article", { class: cls, "data-device-id": d.id }, title, previews, dl);
 };
 
 es.live = function () {

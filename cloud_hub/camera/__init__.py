@@ -1,0 +1,1 @@
+"""Seeing and steering cameras: latest preview frames, remote zone/line configs, event detail pages."""
