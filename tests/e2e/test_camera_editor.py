@@ -30,7 +30,7 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
 def street_agent(tmp_path: Path, mosquitto):
     config = {
         "device": {"id": "edit-cam"},
-        "mqtt": {"url": mosquitto.url, "reconnect_min_s": 0.2, "reconnect_max_s": 1},
+        "mqtt": {"url": mosquitto.url, "reconnect_min_s": 1, "reconnect_max_s": 2},
         "outbox": {"path": str(tmp_path / "outbox.db")},
         "preview": {"enabled": True, "interval_s": 0.5},
         "cameras": [{
