@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format models schemas system-deps venv clean bench mcu
+.PHONY: demo test test-arm lint format models schemas system-deps venv clean bench mcu
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,12 @@ test: system-deps $(STAMP) mcu
 	$(VENV)/bin/ruff check .
 	$(PY) -m shared.schemas --check docs/protocol
 	$(PY) -m pytest -q
+	$(MAKE) --no-print-directory test-arm
+
+## The agent's arm64-marked tests on aarch64 under QEMU (Pi 4 and Pi 5 cores), in a cached rootfs.
+## EDGESIGHT_SKIP_ARM=1 skips it on a developer's machine; CI runs it.
+test-arm: $(STAMP)
+	PY=$(PY) bash deploy/arm64/test-arm.sh
 
 ## The microcontroller class: export the int8 model to C, build the host library and the Cortex-M7
 ## firmware (the linker script fails the build over the flash/RAM budget). tests/mcu runs them.

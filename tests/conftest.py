@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import platform
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -11,6 +13,15 @@ from tests.support.mosquitto import MosquittoBroker
 from tests.support.postgres import temporary_database
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """The CPU under the suite: `make test-arm`'s chroot prints aarch64 and the emulated core here."""
+    from shared.cpu_features import current
+
+    emulated = os.environ.get("EDGESIGHT_ARM_CPU")
+    return [f"machine: {platform.machine()}" + (f" (QEMU_CPU={emulated})" if emulated else "")
+            + f"; cpu: {current().summary}"]
 
 
 @pytest.fixture

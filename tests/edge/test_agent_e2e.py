@@ -6,6 +6,8 @@ import json
 import platform
 from pathlib import Path
 
+import pytest
+
 from shared import cpu_features
 from shared.payloads import (
     DeviceState,
@@ -18,6 +20,8 @@ from shared.payloads import (
 )
 from tests.edge.conftest import agent_config
 from tests.support.recording_agent import RecordingAgent
+
+pytestmark = pytest.mark.arm64  # also runs on aarch64: make test-arm
 
 LINE = {"name": "middle", "a": [0.5, 0.0], "b": [0.5, 1.0], "positive": "B->A", "negative": "A->B"}
 ZONE = {"name": "right", "polygon": [[0.6, 0.0], [1.0, 0.0], [1.0, 1.0], [0.6, 1.0]]}

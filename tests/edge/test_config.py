@@ -9,6 +9,8 @@ import pytest
 from edge_agent.cli import EXIT_CONFIG, main
 from edge_agent.config import ConfigError, FileSource, StreamSource, SyntheticSource, UsbSource, parse_config
 
+pytestmark = pytest.mark.arm64  # also runs on aarch64: make test-arm
+
 REPO = Path(__file__).resolve().parents[2]
 
 GOOD = """\

@@ -16,6 +16,8 @@ from model_runtime.decoders.yolo import decode_yolo
 from shared.manifest import InputSpec, parse_manifest
 from tests.edge.tiny_models import colour_classifier, constant_outputs
 
+pytestmark = pytest.mark.arm64  # also runs on aarch64: make test-arm
+
 
 def scene_with_red_square(x: int, y: int, side: int = 24, size=(192, 108)) -> np.ndarray:
     img = np.full((size[1], size[0], 3), 110, np.uint8)

@@ -6,11 +6,14 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from edge_agent.config import CameraConfig, MotionConfig, RuntimeConfig
 from edge_agent.motion import MotionDetector
 from edge_agent.pipeline import CameraPipeline
 from edge_agent.replay import replay
+
+pytestmark = pytest.mark.arm64  # also runs on aarch64: make test-arm
 
 
 def scene(x: int | None, brightness: int = 160, noise_seed: int = 0) -> np.ndarray:

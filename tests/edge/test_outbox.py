@@ -8,6 +8,8 @@ import pytest
 
 from edge_agent.outbox import Outbox
 
+pytestmark = pytest.mark.arm64  # also runs on aarch64: make test-arm
+
 
 def add(outbox: Outbox, body: bytes = b"e", snapshot: bytes | None = None) -> int:
     attachments = [("t/snap", snapshot)] if snapshot is not None else []

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from edge_agent.config import CameraConfig, TrackerConfig
 from edge_agent.rules import RuleEngine
 from edge_agent.tracker import Tracker
 from model_runtime import Detection
 from shared.payloads import EventKind, EventPhase
+
+pytestmark = pytest.mark.arm64  # also runs on aarch64: make test-arm
 
 
 def camera(**rules) -> CameraConfig:

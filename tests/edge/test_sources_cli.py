@@ -18,6 +18,8 @@ from edge_agent.sources import Frame, SourceEnded, SourceError, create_source
 from shared import cpu_features
 from shared.int8_precision import PRECISION_KEY, ort_session_config
 
+pytestmark = pytest.mark.arm64  # also runs on aarch64: make test-arm
+
 
 def test_file_source_reads_and_ends(red_clip: Path):
     source = create_source(FileSource(path=red_clip, loop=False))

@@ -10,6 +10,8 @@ import pytest
 
 from shared.cpu_features import AT_HWCAP, AT_HWCAP2, auxv_hwcaps, cpuinfo_features, current, detect
 
+pytestmark = pytest.mark.arm64  # also runs on aarch64: make test-arm
+
 # Verbatim first-CPU lines of a Raspberry Pi 4 (Cortex-A72) and a Raspberry Pi 5 (Cortex-A76).
 PI4 = "processor\t: 0\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm crc32 cpuid\nCPU part\t: 0xd08\n"
 PI5 = (

@@ -16,6 +16,7 @@ DEPLOY_CONF = REPO / "deploy" / "mosquitto" / "mosquitto.conf"
 
 
 LOWEST_TEST_PORT = 20000
+CONTROL_ENV = "EDGESIGHT_BROKER_CONTROL"
 
 
 def ephemeral_range(path: Path = Path("/proc/sys/net/ipv4/ip_local_port_range")) -> tuple[int, int]:
@@ -79,19 +80,31 @@ class MosquittoBroker:
     """One broker process; ``stop()``/``start()`` keep the port so clients can reconnect to it."""
 
     def __init__(self, workdir: Path, port: int | None = None, base_config: str | None = None,
-                 extra_config: str = ""):
+                 extra_config: str = "", local: bool = False):
         self.binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         self.workdir = workdir
         self.host = "127.0.0.1"
         self.port = port or free_port()
         self.conf = render_config(workdir, self.port, base_config, extra_config)
         self.proc: subprocess.Popen | None = None
+        # Where a host runs the broker for us (tests/support/broker_control.py; make test-arm).
+        self.control = None if local else os.environ.get(CONTROL_ENV)
+        self.remote_config = {"base_config": base_config, "extra_config": extra_config}
 
     @property
     def url(self) -> str:
         return f"mqtt://{self.host}:{self.port}"
 
+    def _remote(self, op: str, **fields) -> dict:
+        from tests.support.broker_control import call
+
+        return call(self.control, {"op": op, "key": str(self.workdir), **fields})
+
     def start(self) -> MosquittoBroker:
+        if self.control:
+            self._remote("start", port=self.port, **self.remote_config)
+            wait_port(self.host, self.port)
+            return self
         self.proc = subprocess.Popen(
             [self.binary, "-c", str(self.conf)],
             stdout=subprocess.DEVNULL,
@@ -109,11 +122,16 @@ class MosquittoBroker:
         return self
 
     def stop(self, kill: bool = False) -> None:
+        if self.control:
+            self._remote("stop", kill=kill)
+            return
         if self.proc and self.proc.poll() is None:
             self.proc.kill() if kill else self.proc.terminate()
             self.proc.wait(10)
         self.proc = None
 
     def log(self) -> str:
+        if self.control:
+            return self._remote("log")["log"]
         path = self.workdir / "mosquitto.log"
         return path.read_text() if path.exists() else ""
