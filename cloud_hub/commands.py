@@ -46,15 +46,25 @@ def db_upgrade(revision: str) -> None:
 
 
 @click.command("ingest", help="Subscribe to the fleet's topics and store what arrives (Ctrl-C stops).")
-@click.option("--client-id", default=None, help="stable MQTT client id (persistent session)")
+@click.option("--client-id", default=None, envvar="EDGESIGHT_INGEST_CLIENT_ID",
+              help="stable MQTT client id (persistent session); required with --share")
 @click.option("--worker", default=0, show_default=True, help="worker number, part of the default client id")
 @click.option("--share", "share_group", default=None,
               help="shared-subscription group ($share/GROUP/...) to split load across workers")
+@click.option("--session-expiry", "session_expiry_s", type=click.IntRange(1, 2**32 - 2), default=None,
+              help="MQTT 5 session expiry in seconds [default: 300 with --share; without, never expires]")
 @click.option("--metrics-port", type=int, default=None, help="serve Prometheus counters on this port")
 @with_appcontext
-def ingest(client_id: str | None, worker: int, share_group: str | None, metrics_port: int | None) -> None:
+def ingest(client_id: str | None, worker: int, share_group: str | None, session_expiry_s: int | None,
+           metrics_port: int | None) -> None:
     from cloud_hub.ingest.worker import IngestWorker, default_client_id
 
+    if share_group and not client_id:
+        # A derived id (the host name) changes when a container is re-created: the old session would
+        # keep its share of the stream, queued for a client that never comes back.
+        raise click.UsageError(
+            "--share needs a stable --client-id (or EDGESIGHT_INGEST_CLIENT_ID), one per worker, "
+            "the same across restarts", ctx=click.get_current_context())
     s = settings()
     logs.configure(s.log_format)
     hub_db.upgrade(s.database_url or "")
@@ -62,7 +72,7 @@ def ingest(client_id: str | None, worker: int, share_group: str | None, metrics_
     worker_obj = IngestWorker(
         engine, s.mqtt_url, s.mqtt_prefix, client_id=client_id or default_client_id(worker),
         share_group=share_group, snapshot_dir=s.snapshot_dir, batch_size=s.ingest_batch_size,
-        max_delay_s=s.ingest_max_delay_s, ca_file=s.mqtt_ca_file,
+        max_delay_s=s.ingest_max_delay_s, ca_file=s.mqtt_ca_file, session_expiry_s=session_expiry_s,
     )
     if metrics_port:
         from cloud_hub.metrics import serve_ingest_metrics

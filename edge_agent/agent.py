@@ -195,10 +195,22 @@ class Agent:
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
         self.start()
+        published_at: float | None = None
         try:
             while not self.stop_event.wait(0.5):
-                if self.sources_finished() and self.link is not None and self.link.wait_idle(0):
+                if not (self.sources_finished() and self.link is not None and self.link.wait_idle(0)):
+                    published_at = None
+                    continue
+                assert self.outbox is not None
+                if not self.config.outbox.hub_ack or self.outbox.depth() == 0:
                     log.info("all sources ended and the outbox is empty")
+                    break
+                # Published, not yet confirmed: give the hub one ack timeout, then leave the rest on
+                # disk — the next start publishes it again.
+                published_at = published_at or time.monotonic()
+                if time.monotonic() - published_at > self.config.outbox.ack_timeout_s:
+                    log.warning("all sources ended; %d event(s) still wait for the hub's acknowledgement"
+                                " and stay in the outbox", self.outbox.depth())
                     break
         finally:
             self.stop()

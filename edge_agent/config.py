@@ -350,6 +350,25 @@ class CameraConfig(Section):
 class OutboxConfig(Section):
     path: Path = Path("/var/lib/edgesight/outbox.db")
     max_bytes: Annotated[int, Field(ge=64 * 1024)] = 256 * 1024 * 1024
+    hub_ack: bool = Field(
+        default=True,
+        description="keep an event until the hub says it is stored (false: forget it on the broker's PUBACK)",
+    )
+    ack_timeout_s: Annotated[float, Field(ge=0.5)] = Field(
+        default=30.0, description="publish an event again when the hub has not confirmed it by then"
+    )
+    ack_timeout_max_s: Annotated[float, Field(ge=0.5)] = Field(
+        default=600.0, description="the timeout doubles with every attempt, up to this"
+    )
+
+    @model_validator(mode="after")
+    def _ack_bounds(self) -> OutboxConfig:
+        if self.ack_timeout_s > self.ack_timeout_max_s:
+            raise ValueError(
+                f"ack_timeout_s ({self.ack_timeout_s:g}) must not exceed ack_timeout_max_s"
+                f" ({self.ack_timeout_max_s:g})"
+            )
+        return self
 
 
 class TelemetryConfig(Section):

@@ -7,6 +7,10 @@
   thread matches them to its rows. (Not ``MQTTMessageInfo.is_published``: with paho 2.2 it raises when
   ``publish`` returned NO_CONN — a publish racing a dying socket — although paho keeps that message
   queued and sends it after the reconnect; that exception once killed the drain thread for good.)
+- end-to-end acknowledgement (``outbox.hub_ack``, on by default): a PUBACK only marks an event SENT;
+  the hub's ``acks`` message (after its database commit) deletes it; what stays unconfirmed past the ack
+  timeout, or everything SENT when the broker shows it lost our session, is published again
+  (edge_agent/outbox.py has the states);
 - the drain loop runs under ``edge_agent.supervisor.supervise``: if it ever raises, it is logged,
   counted and restarted, never silently gone;
 - paho's own loop thread reconnects with backoff, also when the broker is down at start.
@@ -31,7 +35,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from edge_agent.config import AgentConfig
 from edge_agent.outbox import Outbox
 from edge_agent.supervisor import Restarts, supervise
-from shared.payloads import DeviceState, StatusPayload
+from shared.payloads import AckPayload, DeviceState, PayloadError, StatusPayload, decode
 from shared.topics import QOS_RELIABLE, QOS_TELEMETRY, TopicError, TopicKind, Topics
 
 log = logging.getLogger(__name__)
@@ -88,7 +92,13 @@ class MqttLink:
         self._inflight: dict[int, int] = {}  # MQTT message id -> outbox row id, in publish order
         self._acked_mids: dict[int, float] = {}  # message id -> when its PUBACK came (on_publish)
         self._mid_lock = threading.Lock()
-        self._sent_upto = 0
+        self._acks: list[AckPayload] = []  # from paho's thread to the drain thread (under _mid_lock)
+        self._session_lost = False
+        self._next_requeue = 0.0
+        self.hub_ack = config.outbox.hub_ack
+        self.confirmed = 0  # events the hub said it stored
+        self.rejected = 0  # events the hub dead-lettered (it will never store them)
+        self.resent = 0  # events published again for want of a hub acknowledgement
         self.client = self._make_client()
         self._drainer = threading.Thread(target=self._drain, name="outbox-drain", daemon=True)
 
@@ -170,6 +180,12 @@ class MqttLink:
             retain=True,
         )
         client.subscribe(self.topics.device(self.device_id, TopicKind.SIGNAL) + "/#", qos=QOS_RELIABLE)
+        if self.hub_ack:
+            client.subscribe(self.topics.acks(self.device_id), qos=QOS_RELIABLE)
+            if not flags.session_present:
+                # The broker has no session of ours: it may have lost what it PUBACK'd, too.
+                with self._mid_lock:
+                    self._session_lost = True
         for topic_filter, _handler in self.extra_subscriptions:
             client.subscribe(topic_filter, qos=QOS_RELIABLE)
         for listener in self.connect_listeners:
@@ -203,6 +219,16 @@ class MqttLink:
         except TopicError:
             log.warning("ignoring message on unexpected topic %s", message.topic)
             return
+        if parsed.kind is TopicKind.ACKS and parsed.device_id == self.device_id:
+            try:
+                ack = decode(AckPayload, message.payload, topic_device_id=self.device_id)
+            except PayloadError as exc:
+                log.warning("ignoring malformed ack: %s", exc.reason)
+                return
+            with self._mid_lock:
+                self._acks.append(ack)
+            self.wake()
+            return
         if parsed.kind is not TopicKind.SIGNAL or parsed.arg is None:
             return
         state = parse_signal(message.payload)
@@ -225,11 +251,13 @@ class MqttLink:
                     self._wake.wait(0.5)
                 self._woken = False
             self._reap()
+            self._apply_acks()
+            self._requeue()
             if self._closing.is_set():
                 # Shutting down: keep draining for a short grace period while connected (the events
                 # of the last frames), then leave the rest on disk for the next start.
                 closing_deadline = closing_deadline or time.monotonic() + self.close_grace_s
-                idle = not self._inflight and self.outbox.depth() == 0
+                idle = self.idle()
                 if idle or not self.connected.is_set() or time.monotonic() > closing_deadline:
                     return
             if not self.connected.is_set() or len(self._inflight) >= window:
@@ -237,7 +265,10 @@ class MqttLink:
             self._publish_rows(window - len(self._inflight))
 
     def _publish_rows(self, room: int) -> None:
-        for row in self.outbox.pending(self._sent_upto, room):
+        held = set(self._inflight.values())
+        for row in self.outbox.pending(0, room + len(held)):
+            if row.id in held:
+                continue
             info = self.client.publish(row.topic, row.payload, qos=row.qos)
             if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
                 # Not queued by paho (e.g. its queue is full): the row stays for the next round.
@@ -246,7 +277,6 @@ class MqttLink:
             # NO_CONN (the socket died under us): paho still holds the message and sends it after the
             # reconnect, and its PUBACK reaches on_publish like any other.
             self._inflight[info.mid] = row.id
-            self._sent_upto = row.id
 
     def _take_acked(self) -> list[int]:
         """Row ids whose PUBACK arrived, in publish order; forgets unclaimed old message ids."""
@@ -263,11 +293,49 @@ class MqttLink:
 
     def _reap(self) -> None:
         done = self._take_acked()
-        for row_id in done:
-            self.outbox.delete(row_id)
-            self.published += 1
-        if done:
-            self.wake()  # room in the window: look for more rows right away
+        if not done:
+            return
+        if self.hub_ack:
+            self.outbox.mark_sent(done)  # events now wait for the hub's word; snapshots are done
+        else:
+            self.outbox.delete_many(done)
+        self.published += len(done)
+        self.wake()  # room in the window: look for more rows right away
+
+    def _apply_acks(self) -> None:
+        with self._mid_lock:
+            acks, self._acks = self._acks, []
+        for ack in acks:
+            self.confirmed += self.outbox.confirm(ack.stored)
+            rejected = self.outbox.confirm(ack.rejected)
+            if rejected:
+                self.rejected += rejected
+                self.outbox.bump("events_rejected", rejected)
+                log.warning("the hub rejected %d event(s) for good (seqs %s); see its dead letters",
+                            rejected, ack.rejected[:5])
+
+    def _requeue(self) -> None:
+        """Publish again what the hub has not confirmed in time, or all of it after a lost session."""
+        if not self.hub_ack:
+            return
+        with self._mid_lock:
+            lost, self._session_lost = self._session_lost, False
+        now = time.monotonic()
+        if lost:
+            count = self.outbox.requeue_sent()
+            if count:
+                log.warning("broker had no session of ours: publishing %d unconfirmed event(s) again", count)
+        elif now >= self._next_requeue:
+            self._next_requeue = now + 1.0
+            cfg = self.config.outbox
+            count = self.outbox.requeue_expired(cfg.ack_timeout_s, cfg.ack_timeout_max_s)
+            if count:
+                log.info("no hub acknowledgement in time: publishing %d event(s) again", count)
+        else:
+            return
+        if count:
+            self.resent += count
+            self.wake()
 
     @property
     def inflight(self) -> int:
@@ -281,7 +349,8 @@ class MqttLink:
         return self.client.publish(topic, payload, qos=QOS_TELEMETRY).rc == mqtt.MQTT_ERR_SUCCESS
 
     def wait_idle(self, timeout: float) -> bool:
-        """Wait until the outbox is empty and nothing is in flight (tests, graceful stop)."""
+        """Wait until everything is published and PUBACK'd (tests, graceful stop); events may still
+        wait for the hub's acknowledgement (``wait_confirmed``)."""
         deadline = time.monotonic() + timeout
         while True:  # checks at least once, so wait_idle(0) answers "idle now?"
             if self.idle():
@@ -291,4 +360,14 @@ class MqttLink:
             time.sleep(0.05)
 
     def idle(self) -> bool:
-        return not self._inflight and self.outbox.depth() == 0
+        return not self._inflight and self.outbox.unsent() == 0
+
+    def wait_confirmed(self, timeout: float) -> bool:
+        """Wait until the hub has confirmed every event (the outbox is empty)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if not self._inflight and self.outbox.depth() == 0:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)

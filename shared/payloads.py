@@ -195,6 +195,39 @@ class ModelStatePayload(WireModel):
     shadow: dict[str, float] | None = None
 
 
+SeqRange = tuple[Annotated[int, Field(ge=0)], Annotated[int, Field(ge=0)]]
+MAX_ACK_RANGES = 4096
+
+
+class AckPayload(WireModel):
+    """On ``acks`` (hub → device, QoS 1): the event seqs one ingest worker has committed.
+
+    Sent after every database commit that held events of this device, by whichever worker committed
+    them: ``stored`` lists inclusive ``[lo, hi]`` seq ranges now in the database (new or already
+    there), ``rejected`` the ranges dead-lettered for good. Either way the device may delete them from
+    its outbox; what is never acknowledged it publishes again (see edge_agent/outbox.py).
+    """
+
+    device_id: DeviceId
+    ts: float
+    stored: Annotated[list[SeqRange], Field(max_length=MAX_ACK_RANGES)] = Field(default_factory=list)
+    rejected: Annotated[list[SeqRange], Field(max_length=MAX_ACK_RANGES)] = Field(default_factory=list)
+    worker: Annotated[str, Field(max_length=128)] | None = Field(
+        default=None, description="client id of the ingest worker that committed them (diagnostics)"
+    )
+
+
+def seq_ranges(seqs: list[int] | set[int]) -> list[tuple[int, int]]:
+    """Sorted inclusive ranges covering exactly ``seqs``: {1, 2, 3, 7} → [(1, 3), (7, 7)]."""
+    out: list[tuple[int, int]] = []
+    for seq in sorted(set(seqs)):
+        if out and seq == out[-1][1] + 1:
+            out[-1] = (out[-1][0], seq)
+        else:
+            out.append((seq, seq))
+    return out
+
+
 M = TypeVar("M", bound=WireModel)
 
 

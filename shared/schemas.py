@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from shared.camera import ConfigStatePayload, PreviewPayload, RemoteConfig
 from shared.manifest import ModelManifest
 from shared.payloads import (
+    AckPayload,
     ChunkRequest,
     EventPayload,
     ModelOffer,
@@ -31,6 +32,7 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "model_offer": ModelOffer,
     "chunk_request": ChunkRequest,
     "model_state": ModelStatePayload,
+    "ack": AckPayload,
     "model_manifest": ModelManifest,
     "preview": PreviewPayload,
     "remote_config": RemoteConfig,

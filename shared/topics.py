@@ -32,6 +32,7 @@ class TopicKind(StrEnum):
     SIGNAL = "signal"
     PREVIEW = "preview"
     CONFIG_STATE = "config/state"
+    ACKS = "acks"  # hub -> device: which event seqs are stored (end-to-end acknowledgement, issue 21)
 
 
 # Direction of each kind: which side may publish it (the broker ACL is generated from this).
@@ -46,6 +47,8 @@ EDGE_TO_HUB = (
     TopicKind.CONFIG_STATE,
 )
 HUB_TO_EDGE = (TopicKind.MODEL_OFFER, TopicKind.MODEL_CHUNK, TopicKind.CONFIG, TopicKind.SIGNAL)
+# Published by the hub's ingest workers (not its control service): a device reads them like HUB_TO_EDGE.
+INGEST_TO_EDGE = (TopicKind.ACKS,)
 
 
 class TopicError(ValueError):
@@ -113,6 +116,9 @@ class Topics:
 
     def signal(self, device_id: str, name: str) -> str:
         return self.device(device_id, TopicKind.SIGNAL, name)
+
+    def acks(self, device_id: str) -> str:
+        return self.device(device_id, TopicKind.ACKS)
 
     def all_devices(self, kind: TopicKind) -> str:
         """Subscription filter for one kind across the fleet (``+`` for the device id)."""

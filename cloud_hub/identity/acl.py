@@ -5,7 +5,8 @@ turns them into Mosquitto dynamic-security ACL entries for three kinds of princi
 
 * a device ``d``: publish ``{p}/devices/d/<edge→hub kind>``, subscribe/receive ``{p}/devices/d/<hub→edge>``;
 * the hub's ingest/control services: read every device's edge → hub topics (also through
-  ``$share/<group>/…``), and for control, publish every device's hub → edge topics;
+  ``$share/<group>/…``); ingest publishes the ``acks`` of ``INGEST_TO_EDGE``, control every device's
+  hub → edge topics;
 * the dynsec admin: only the plugin's ``$CONTROL`` topics.
 
 Everything else is denied by the default access in the broker's initial config (see bootstrap.py).
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.topics import EDGE_TO_HUB, HUB_TO_EDGE, TopicKind, Topics, validate_device_id
+from shared.topics import EDGE_TO_HUB, HUB_TO_EDGE, INGEST_TO_EDGE, TopicKind, Topics, validate_device_id
 
 PUBLISH_SEND = "publishClientSend"
 PUBLISH_RECEIVE = "publishClientReceive"
@@ -65,7 +66,7 @@ def write_filter(topics: Topics, device: str, kind: TopicKind) -> str:
 def device_acls(topics: Topics, device_id: str) -> list[AclRule]:
     validate_device_id(device_id)
     rules = [AclRule(PUBLISH_SEND, write_filter(topics, device_id, kind)) for kind in EDGE_TO_HUB]
-    for kind in HUB_TO_EDGE:
+    for kind in HUB_TO_EDGE + INGEST_TO_EDGE:
         topic = read_filter(topics, device_id, kind)
         rules += [AclRule(SUBSCRIBE_PATTERN, topic), AclRule(PUBLISH_RECEIVE, topic)]
     return rules
@@ -86,8 +87,9 @@ def _read_edge_to_hub(topics: Topics) -> list[AclRule]:
 
 
 def ingest_acls(topics: Topics) -> list[AclRule]:
-    """Ingest only reads what devices send."""
-    return _read_edge_to_hub(topics)
+    """Ingest reads what devices send, and tells each device what it stored (``acks``)."""
+    send = [AclRule(PUBLISH_SEND, write_filter(topics, "+", kind)) for kind in INGEST_TO_EDGE]
+    return send + _read_edge_to_hub(topics)
 
 
 def control_acls(topics: Topics) -> list[AclRule]:

@@ -7,6 +7,7 @@ top: 64-bit integers, finite floats, no NUL characters (PostgreSQL text refuses 
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from sqlalchemy import String
 from cloud_hub.camera import ingest as camera_ingest
 from cloud_hub.models import Device, Event, Telemetry
 from shared.payloads import (
+    MAX_JSON_PAYLOAD_BYTES,
     MAX_SNAPSHOT_BYTES,
     EventPayload,
     PayloadError,
@@ -166,3 +168,21 @@ def _snapshot(incoming: Incoming, device_id: str, event_id: str) -> Record:
     if not incoming.payload.startswith(JPEG_MAGIC):
         raise PayloadError("snapshot is not a JPEG (missing FF D8 FF header)")
     return Record("snapshot", incoming, device_id, {"event_id": event_id})
+
+
+def rejected_event_seq(topics: Topics, incoming: Incoming) -> tuple[str, int] | None:
+    """For a dead-lettered event: ``(device, seq)`` when the message names them plainly, so the hub can
+    tell the device to stop resending it. Best effort and never raises (the message is hostile)."""
+    try:
+        parsed = parse_topic(topics, incoming.topic)
+        if parsed.kind is not TopicKind.EVENTS or len(incoming.payload) > MAX_JSON_PAYLOAD_BYTES:
+            return None
+        data = json.loads(incoming.payload)
+    except Exception:  # RecursionError, UnicodeDecodeError, ValueError (huge ints), TopicError
+        return None
+    if not isinstance(data, dict) or data.get("device_id") != parsed.device_id:
+        return None
+    seq = data.get("seq")
+    if type(seq) is not int or not 0 <= seq <= INT64_MAX:
+        return None
+    return parsed.device_id, seq

@@ -5,6 +5,17 @@ so a crash at any point makes the broker redeliver, and insert-or-ignore on (dev
 absorbs the redelivery. The session is persistent (clean_session=False, stable client id), so
 messages published while ingest is down wait in the broker.
 
+After each commit the worker also tells every device in the batch which of its event seqs are now
+stored (or dead-lettered for good) on ``{prefix}/devices/{id}/acks`` (shared.payloads.AckPayload): the
+end-to-end acknowledgement the agent's outbox waits for before it forgets an event. It is sent after
+the commit and before the MQTT acks, from whichever worker of a shared subscription committed them; a
+lost ack only makes the agent publish again, which insert-or-ignore absorbs.
+
+Scale-out: workers on a shared subscription (``share_group``) speak MQTT 5 with a stable client id and
+a session that expires ``session_expiry_s`` (300 s) after the worker is gone, so the broker stops
+routing a dead worker's share to its session and the living get it all; whatever the broker had queued
+for the dead session is published again by the devices when their hub acknowledgement does not come.
+
 Threads: paho's network loop only queues messages; one writer thread batches, commits and acks. One
 stop event ends both, writer first draining what it holds.
 """
@@ -22,12 +33,15 @@ from dataclasses import asdict, dataclass
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from sqlalchemy import Engine
 
 from cloud_hub.config import parse_mqtt_url
-from cloud_hub.ingest.records import Incoming, Record, classify
+from cloud_hub.ingest.records import Incoming, Record, classify, rejected_event_seq
 from cloud_hub.ingest.store import BatchWriter, TransientDatabaseError
 from cloud_hub.snapshots import SnapshotStore
+from shared.payloads import AckPayload, seq_ranges
 from shared.topics import QOS_RELIABLE, QOS_TELEMETRY, TopicKind, Topics
 
 log = logging.getLogger(__name__)
@@ -55,6 +69,7 @@ class Counters:
     dead_letters: int = 0
     batches: int = 0
     acked: int = 0
+    acks_sent: int = 0
     db_retries: int = 0
     last_commit_at: float = 0.0
     last_batch_lag_s: float = 0.0
@@ -67,6 +82,9 @@ def quantile(sorted_values: list[float], q: float) -> float:
     if not sorted_values:
         return 0.0
     return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
+
+
+SHARED_SESSION_EXPIRY_S = 300
 
 
 def default_client_id(worker: int = 0) -> str:
@@ -90,11 +108,15 @@ class IngestWorker:
         idle_flush_s: float = 0.005,
         persistent_session: bool = True,
         ca_file: str | None = None,
+        send_acks: bool = True,
+        session_expiry_s: int | None = None,
     ):
         self.topics = Topics(prefix)
         self.address = parse_mqtt_url(mqtt_url)
         self.writer = BatchWriter(engine, SnapshotStore(snapshot_dir) if snapshot_dir else None)
         self.share_group = share_group
+        self.send_acks = send_acks
+        self.client_id = client_id or default_client_id()
         self.batch_size = batch_size
         self.max_delay_s = max_delay_s
         self.idle_flush_s = idle_flush_s
@@ -106,13 +128,21 @@ class IngestWorker:
         self._writer_thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=client_id or default_client_id(),
-            clean_session=not persistent_session,
-            protocol=mqtt.MQTTv311,
-            manual_ack=True,
-        )
+        if share_group and session_expiry_s is None:
+            session_expiry_s = SHARED_SESSION_EXPIRY_S
+        self.session_expiry_s = session_expiry_s if persistent_session else None
+        if self.session_expiry_s is not None:
+            # MQTT 5: the session outlives a crash or restart, but not for ever (see the module doc).
+            self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id,
+                                      protocol=mqtt.MQTTv5, manual_ack=True)
+        else:
+            self.client = mqtt.Client(
+                CallbackAPIVersion.VERSION2,
+                client_id=self.client_id,
+                clean_session=not persistent_session,
+                protocol=mqtt.MQTTv311,
+                manual_ack=True,
+            )
         if self.address.username:
             self.client.username_pw_set(self.address.username, self.address.password)
         if self.address.tls:
@@ -137,7 +167,13 @@ class IngestWorker:
         """Connect, subscribe and start the writer; raises if the broker does not answer in ``wait_s``."""
         self._writer_thread = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
         self._writer_thread.start()
-        self.client.connect_async(self.address.host, self.address.port, keepalive=30)
+        if self.session_expiry_s is not None:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = self.session_expiry_s
+            self.client.connect_async(self.address.host, self.address.port, keepalive=30,
+                                      clean_start=False, properties=props)
+        else:
+            self.client.connect_async(self.address.host, self.address.port, keepalive=30)
         self.client.loop_start()
         if not self.subscribed.wait(wait_s):
             self.stop()
@@ -239,9 +275,34 @@ class IngestWorker:
                 backoff = min(backoff * 2, 5.0)
                 continue
             backoff = 0.1
-            self._ack(pending)
-            self._count(records, result)
+            self._committed(pending, records, result)
             pending = []
+
+    def _committed(self, messages: list[Incoming], records: list[Record], result) -> None:
+        """After the commit: tell devices what is stored, then ack the MQTT messages, then count."""
+        if self.send_acks:
+            self._send_device_acks(records)
+        self._ack(messages)
+        self._count(records, result)
+
+    def _send_device_acks(self, records: list[Record]) -> None:
+        stored: dict[str, set[int]] = {}
+        rejected: dict[str, set[int]] = {}
+        for record in records:
+            if record.kind == "event" and record.device_id:
+                stored.setdefault(record.device_id, set()).add(record.row["seq"])
+            elif record.kind == "dead":
+                named = rejected_event_seq(self.topics, record.incoming)
+                if named is not None:
+                    rejected.setdefault(named[0], set()).add(named[1])
+        now = time.time()
+        for device_id in sorted(stored.keys() | rejected.keys()):
+            ack = AckPayload(device_id=device_id, ts=now, stored=seq_ranges(stored.get(device_id, set())),
+                             rejected=seq_ranges(rejected.get(device_id, set())), worker=self.client_id)
+            # QoS 1 into the device's persistent session; paho queues it if we are disconnected.
+            self.client.publish(self.topics.acks(device_id), ack.to_bytes(), qos=QOS_RELIABLE)
+            with self._lock:
+                self.counters.acks_sent += 1
 
     def _ack(self, messages: list[Incoming]) -> None:
         for message in messages:

@@ -62,3 +62,48 @@ def test_events_are_evicted_only_when_no_snapshot_is_left_and_are_counted(tmp_pa
     assert outbox.counter("events_dropped") == 2
     first = outbox.pending()[0]
     assert first.kind == "event" and first.payload.endswith(b"2")
+
+
+def test_events_wait_for_the_hub_and_come_back_when_it_stays_silent(tmp_path: Path):
+    """PUBACK marks an event SENT (a snapshot goes); only the hub's confirmation deletes the event;
+    an unconfirmed one is NEW again after its ack timeout, which doubles per attempt up to the cap."""
+    outbox = Outbox(tmp_path / "o.db")
+    add(outbox, snapshot=b"\xff\xd8\xffjpeg")
+    add(outbox)
+    add(outbox)
+    rows = outbox.pending()
+    assert [r.kind for r in rows] == ["event", "snapshot", "event", "event"]
+    outbox.mark_sent([r.id for r in rows], now=1000.0)
+    assert outbox.unsent() == 0 and outbox.unconfirmed() == 3 and outbox.depth() == 3  # snapshot gone
+    assert outbox.confirm([(1, 1)]) == 1 and outbox.depth() == 2
+    assert outbox.requeue_expired(30, 600, now=1029.0) == 0
+    assert outbox.requeue_expired(30, 600, now=1030.0) == 2  # attempt 1: 30 s
+    assert [r.payload for r in outbox.pending()] == [b"e0", b"e2"]
+    outbox.mark_sent([r.id for r in outbox.pending()], now=2000.0)
+    assert outbox.requeue_expired(30, 600, now=2059.0) == 0
+    assert outbox.requeue_expired(30, 600, now=2060.0) == 2  # attempt 2: 60 s
+    outbox.mark_sent([r.id for r in outbox.pending()], now=3000.0)
+    assert outbox.requeue_sent() == 2  # the broker lost our session: everything SENT goes again
+    assert outbox.confirm([(0, 0), (2, 5)]) == 2 and outbox.depth() == 0 and outbox.size_bytes() == 0
+    for _ in range(12):
+        add(outbox)
+    outbox.mark_sent([r.id for r in outbox.pending()], now=0.0)
+    outbox._change("UPDATE messages SET attempts = 20", [()])
+    assert outbox.requeue_expired(30, 600, now=599.0) == 0
+    assert outbox.requeue_expired(30, 600, now=600.0) == 12  # capped at 600 s
+
+
+def test_an_old_outbox_gains_the_ack_columns_and_keeps_its_rows(tmp_path: Path):
+    import sqlite3
+
+    from edge_agent.outbox import SCHEMA
+
+    db = sqlite3.connect(tmp_path / "old.db")
+    db.executescript(SCHEMA)
+    db.execute("INSERT INTO messages (kind, topic, payload, qos, size, created) VALUES"
+               " ('event', 't/events', CAST('{\"seq\": 7}' AS BLOB), 1, 11, 0)")
+    db.commit()
+    db.close()
+    outbox = Outbox(tmp_path / "old.db")
+    assert [r.payload for r in outbox.pending()] == [b'{"seq": 7}'] and outbox.unsent() == 1
+    assert outbox.confirm([(7, 7)]) == 1 and outbox.depth() == 0  # its seq was read from its JSON

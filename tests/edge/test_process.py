@@ -23,7 +23,8 @@ def write_config(tmp_path: Path, broker_url: str, model: Path, clip: Path, loop:
     data = {
         "device": {"id": "cam-proc-1"},
         "mqtt": {"url": broker_url, "reconnect_min_s": 1, "reconnect_max_s": 1},
-        "outbox": {"path": str(tmp_path / "outbox.db")},
+        # No hub in these tests (a recorder stands in): events leave the outbox on the broker's PUBACK.
+        "outbox": {"path": str(tmp_path / "outbox.db"), "hub_ack": False},
         "telemetry": {"interval_s": 1},
         "cameras": [
             {

@@ -79,7 +79,7 @@ def test_drain_survives_a_publish_that_returns_no_conn(
         assert link.connected.wait(10)
         sent = add_events(outbox, 10)
         link.wake()
-        assert poll(lambda: outbox.depth() == 0, 10)
+        assert poll(lambda: outbox.unsent() == 0, 10)
         broker.stop()  # graceful: the recorder's queue is saved; the agent's socket dies
         assert poll(lambda: not link.connected.is_set(), 10)
         link.connected.set()  # the drain has not heard of the disconnect yet
@@ -89,10 +89,10 @@ def test_drain_survives_a_publish_that_returns_no_conn(
         time.sleep(0.6)  # a few drain rounds look at those messages
         assert link._drainer.is_alive()
         broker.start()
-        assert poll(lambda: outbox.depth() == 0, 30)
+        assert poll(lambda: outbox.unsent() == 0, 30)
         sent += add_events(outbox, 20)  # the stream goes on after the reconnect
         link.wake()
-        assert poll(lambda: outbox.depth() == 0, 30), f"{outbox.depth()} rows stuck"
+        assert poll(lambda: outbox.unsent() == 0, 30), f"{outbox.unsent()} rows stuck"
         assert recorder.wait_for(lambda: len(recorder.on("/events")) >= len(sent), 30)
         assert link._drainer.is_alive() and link.restarts.total == 0
     finally:

@@ -52,3 +52,11 @@ def test_users_add_from_stdin_and_token_create(runner, app, client):
     me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).get_json()
     assert me["username"] == "admin" and me["role"] == "admin"
     assert runner.invoke(args=["tokens", "create", "nobody"]).exit_code != 0
+
+
+def test_ingest_with_share_needs_a_stable_client_id(runner, app):
+    """A client id derived from a container's host name changed on every re-create, and the old session
+    kept its share of the stream for ever; with --share the id must now be given."""
+    result = runner.invoke(args=["ingest", "--share", "hub"])
+    assert result.exit_code == 2
+    assert "--share needs a stable --client-id" in result.output

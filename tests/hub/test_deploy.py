@@ -32,7 +32,10 @@ def test_compose_web_runs_gunicorn_and_ingest_shares_the_subscription():
     assert services["web"]["command"][0] == "gunicorn"
     assert "cloud_hub.wsgi:app" in services["web"]["command"]
     assert services["ingest"]["command"][:2] == ["cloud-hub", "ingest"]
-    assert "--share" in services["ingest"]["command"]
+    command = services["ingest"]["command"]
+    assert "--share" in command
+    # A stable id, not the container's host name (which changes when the container is re-created).
+    assert command[command.index("--client-id") + 1] == "edgesight-ingest-1"
     for name in ("web", "ingest", "migrate"):
         env = services[name]["environment"]
         assert env["EDGESIGHT_DATABASE_URL"].startswith("postgresql+psycopg://")
@@ -67,4 +70,4 @@ def test_systemd_units_run_the_console_script():
     web = (REPO / "deploy/hub/cloud-hub-web.service").read_text()
     ingest = (REPO / "deploy/hub/cloud-hub-ingest@.service").read_text()
     assert "cloud_hub.wsgi:app" in web and "db upgrade" in web
-    assert "cloud-hub ingest --worker %i --share hub" in ingest
+    assert "cloud-hub ingest --worker %i --share hub --client-id edgesight-ingest-%H-%i" in ingest

@@ -14,7 +14,7 @@ from cloud_hub.identity.acl import (
     read_filter,
     write_filter,
 )
-from shared.topics import EDGE_TO_HUB, HUB_TO_EDGE, TopicError, TopicKind, Topics
+from shared.topics import EDGE_TO_HUB, HUB_TO_EDGE, INGEST_TO_EDGE, TopicError, TopicKind, Topics
 
 TOPICS = Topics("acme/v9")
 
@@ -31,7 +31,8 @@ def test_device_publishes_exactly_its_edge_to_hub_kinds():
 
 def test_device_reads_exactly_its_hub_to_edge_kinds():
     rules = device_acls(TOPICS, "cam-1")
-    expected = {read_filter(TOPICS, "cam-1", k) for k in HUB_TO_EDGE}
+    expected = {read_filter(TOPICS, "cam-1", k) for k in HUB_TO_EDGE + INGEST_TO_EDGE}
+    assert "acme/v9/devices/cam-1/acks" in expected  # the hub's end-to-end acknowledgements
     assert _topics_of(rules, SUBSCRIBE_PATTERN) == expected
     assert _topics_of(rules, PUBLISH_RECEIVE) == expected
     assert not expected & _topics_of(rules, PUBLISH_SEND)
@@ -52,7 +53,7 @@ def test_wildcards_cannot_sneak_in_through_a_device_id(bad):
 
 def test_hub_roles_split_reading_and_commanding():
     ingest, control = ingest_acls(TOPICS), control_acls(TOPICS)
-    assert _topics_of(ingest, PUBLISH_SEND) == set()
+    assert _topics_of(ingest, PUBLISH_SEND) == {"acme/v9/devices/+/acks"}  # and nothing else
     assert _topics_of(control, PUBLISH_SEND) == {write_filter(TOPICS, "+", k) for k in HUB_TO_EDGE}
     shared = {t for t in _topics_of(ingest, SUBSCRIBE_PATTERN) if t.startswith("$share/+/")}
     assert shared == {f"$share/+/{TOPICS.all_devices(k)}" for k in EDGE_TO_HUB}  # what ingest subscribes

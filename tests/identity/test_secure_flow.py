@@ -136,6 +136,10 @@ def test_agent_to_database_with_authentication_and_tls(tmp_path, database_url, r
         try:
             assert agent.wait_sources_finished(30)
             assert agent.wait_drained(20)
+            # The hub's end-to-end acknowledgements pass the broker's ACLs (ingest may publish a device's
+            # acks topic, the device may read it): every event leaves the outbox on the hub's word.
+            assert agent.link is not None and agent.link.wait_confirmed(20), agent.outbox.depth()
+            assert agent.link.confirmed == len(agent.emitted)
         finally:
             agent.stop()
         emitted = sorted(e.event_id for e in agent.emitted)
