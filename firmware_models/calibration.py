@@ -10,6 +10,7 @@ import numpy as np
 from synthetic_world import crop_samples, still_samples
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".gif", ".m4v"}
 RENDERED = "rendered"
 
 
@@ -18,9 +19,21 @@ class CalibrationError(ValueError):
 
 
 def frames_from_folder(folder: Path, count: int) -> list[np.ndarray]:
+    """Images of the folder, or (none there) frames of its videos, spread evenly over them."""
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
-        raise CalibrationError(f"{folder}: no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        videos = sorted(p for p in folder.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES)
+        if not videos:
+            raise CalibrationError(
+                f"{folder}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) or videos "
+                f"({', '.join(sorted(VIDEO_SUFFIXES))})"
+            )
+        frames: list[np.ndarray] = []
+        for i, video in enumerate(videos):
+            share = count // len(videos) + (1 if i < count % len(videos) else 0)
+            if share:
+                frames += frames_from_video(video, share)
+        return frames
     picks = [files[int(i)] for i in np.linspace(0, len(files) - 1, min(count, len(files)))]
     frames = []
     for path in picks:

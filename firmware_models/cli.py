@@ -1,6 +1,7 @@
 """``python -m firmware_models <command>``: the whole model toolchain behind one CLI.
 
-Commands: render, train, export, quantize, evaluate, card, check-manifest, build-all, retune, export-c.
+Commands: render, train, export, import, quantize, evaluate, detect, card, check-manifest, build-all,
+retune, export-c.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ import logging
 import sys
 from pathlib import Path
 
-from shared.manifest import ManifestError, load_manifest, sha256_file
+from shared.manifest import ManifestError, load_manifest
 
-from .calibration import RENDERED, CalibrationError, load_frames
+from .calibration import RENDERED, CalibrationError
 
 
 def _reference(name: str, smoke: bool):
@@ -104,46 +105,68 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_quantize(args: argparse.Namespace) -> int:
-    from .quantize import quantize_model
+def cmd_import(args: argparse.Namespace) -> int:
+    """A foreign ONNX export → a fixed fp32 model + manifest draft, with a plain report."""
+    from .importer import ImportFailed, import_model
 
-    manifest, default_model = load_manifest(args.manifest, verify_file=False)
-    model = Path(args.model) if args.model else default_model
-    frames = load_frames(
-        args.calib,
-        args.count,
-        seed=args.seed,
-        crops=manifest.decoder.type.value == "classifier" and args.calib == RENDERED,
-        crop_labels=manifest.labels,
-    )
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    int8_path = out_dir / "model.onnx"
-    info = quantize_model(
-        model, int8_path, manifest, frames, calibration_source=str(args.calib), reduce_range=args.reduce_range
-    )
-    info.update(
-        {"fp32_file": model.name, "fp32_sha256": sha256_file(model), "fp32_size_bytes": model.stat().st_size}
-    )
-    int8_manifest = manifest.model_copy(
-        update={
-            "file": "model.onnx",
-            "precision": "int8",
-            "sha256": sha256_file(int8_path),
-            "size_bytes": int8_path.stat().st_size,
-            "quantization": info,
-            "golden": None,
-        }
-    )
-    (out_dir / "manifest.json").write_text(int8_manifest.to_json())
-    print(
-        f"wrote {int8_path} ({int8_path.stat().st_size:,} bytes, fp32 {model.stat().st_size:,}) and "
-        f"{out_dir / 'manifest.json'}"
-    )
+    overrides: dict = {}
+    for key in ("color", "resize", "align", "interpolation"):
+        if getattr(args, key) is not None:
+            overrides[key] = getattr(args, key)
+    if args.pad_value is not None:
+        overrides["pad_value"] = args.pad_value
+    if args.scale is not None:
+        overrides["scale"] = args.scale
+    if args.mean is not None:
+        overrides["mean"] = args.mean
+    if args.std is not None:
+        overrides["std"] = args.std
+    try:
+        report = import_model(
+            Path(args.model),
+            Path(args.out),
+            name=args.name,
+            version=args.version,
+            input_overrides=overrides,
+            score_threshold=args.score_threshold,
+        )
+    except ImportFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(report.text())
+    return 0
+
+
+def cmd_quantize(args: argparse.Namespace) -> int:
+    from .byom import quantize_package
+    from .quantize import QuantizeFailed
+
+    try:
+        result = quantize_package(
+            Path(args.manifest),
+            args.calib,
+            args.count,
+            Path(args.out),
+            min_agreement=args.min_agreement,
+            exclude_ops=tuple(x for x in args.exclude_op if x)
+            if args.exclude_op is not None
+            else ("Softmax",),
+            exclude_nodes=tuple(args.exclude_node or ()),
+            reduce_range=args.reduce_range,
+            golden_atol=args.golden_atol,
+            float_tail=not args.quantize_tail,
+            float_first=args.float_first,
+            model=Path(args.model) if args.model else None,
+        )
+    except QuantizeFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(result.text())
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .byom import latency_by_mode, micro_agreement, recommend
     from .evaluate import compare, eval_set, write_report
 
     manifest, int8_default = load_manifest(args.manifest, verify_file=False)
@@ -155,9 +178,30 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     )
     data = eval_set(manifest, args.data, args.count, seed=args.seed)
     report = compare(fp32, int8, manifest, data, runs=args.runs)
+    if not data.has_truth:
+        report["agreement"] = {
+            "value": round(micro_agreement(report["int8"]), 4),
+            "matched": "boxes at IoU 0.5" if manifest.decoder.type.value not in ("classifier",) else "class",
+            "per_class": report["int8"]["per_class"],
+        }
+    report["latency_by_mode"] = latency_by_mode(fp32, int8, manifest, data.frames[0], args.runs)
+    sizes = {"fp32": report["fp32"]["bytes"], "int8": report["int8"]["bytes"]}
+    agreed = report["agreement"]["value"] if "agreement" in report else None
+    report["recommendation"] = recommend(report["latency_by_mode"], sizes, agreed)
     out = Path(args.json)
     write_report(report, out, Path(args.png) if args.png else out.with_suffix(".png"))
-    print(json.dumps({k: report[k] for k in ("name", "metric", "fp32", "int8", "goals")}, indent=2))
+    keys = ("name", "metric", "fp32", "int8", "agreement", "latency_by_mode", "goals", "recommendation")
+    print(json.dumps({k: report[k] for k in keys if k in report}, indent=2))
+    print(f"recommendation: {report['recommendation']['text']}")
+    return 0
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    """Per frame of a video, the model runtime's detections as one JSON line (normalised coordinates)."""
+    from .detect import detect_lines
+
+    for line in detect_lines(Path(args.model), args.source, args.max_frames):
+        print(line, flush=True)
     return 0
 
 
@@ -254,12 +298,65 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--out", required=True)
     e.set_defaults(func=cmd_export)
 
-    q = sub.add_parser("quantize", help="fp32 ONNX + manifest → int8 QDQ model.onnx + manifest.json in --out")
-    q.add_argument("--manifest", required=True, help="manifest describing the fp32 model")
+    i = sub.add_parser(
+        "import",
+        help="a foreign ONNX export → fixed fp32 model.onnx + manifest draft in --out, with a report",
+    )
+    i.add_argument("model", help="the exported fp32 .onnx file")
+    i.add_argument(
+        "--out", required=True, help="output folder (model.onnx, manifest.json, import-report.json)"
+    )
+    i.add_argument("--name", help="model name in the manifest (default: from the file name)")
+    i.add_argument("--version", default="1.0.0", help="model version (semver) in the manifest")
+    i.add_argument("--score-threshold", type=float, default=0.3, help="decoder score threshold")
+    i.add_argument("--color", choices=["RGB", "BGR", "GRAY"], help="channel order the model expects")
+    i.add_argument("--scale", type=float, help="pixel * scale before (x - mean) / std (1/255 or 1)")
+    i.add_argument("--mean", type=float, nargs="+", help="per-channel mean, in the model's channel order")
+    i.add_argument("--std", type=float, nargs="+", help="per-channel std, in the model's channel order")
+    i.add_argument("--resize", choices=["stretch", "letterbox"], help="how frames fit the input")
+    i.add_argument("--align", choices=["center", "top-left"], help="letterbox placement")
+    i.add_argument("--pad-value", type=int, help="letterbox pad pixel value (0-255)")
+    i.add_argument(
+        "--interpolation", choices=["area", "linear", "nearest", "cubic"], help="resize interpolation"
+    )
+    i.set_defaults(func=cmd_import)
+
+    q = sub.add_parser(
+        "quantize",
+        help="fp32 model + manifest → int8 model.onnx, golden.npz, manifest.json (+ fp32/ variant) in --out",
+    )
+    q.add_argument("--manifest", required=True, help="manifest describing the fp32 model (precision fp32)")
     q.add_argument("--model", help="fp32 model (default: the manifest's file)")
-    q.add_argument("--calib", default=RENDERED, help="'rendered', a folder of images, or a video file")
-    q.add_argument("--count", type=int, default=200, help="calibration frames")
-    q.add_argument("--seed", type=int, default=4)
+    q.add_argument(
+        "--calib", default=RENDERED, help="'rendered', a folder of images or videos, or a video file"
+    )
+    q.add_argument(
+        "--count", type=int, default=200, help="calibration frames (as many again are held out for agreement)"
+    )
+    q.add_argument("--seed", type=int, default=4, help="seed of rendered calibration frames")
+    q.add_argument(
+        "--min-agreement",
+        type=float,
+        default=0.97,
+        help="fail (exit 1) when int8 agrees with fp32 on fewer held-out boxes than this",
+    )
+    q.add_argument(
+        "--exclude-op",
+        action="append",
+        help="op type kept in float (repeatable; default Softmax; --exclude-op '' keeps none)",
+    )
+    q.add_argument("--exclude-node", action="append", help="regex of node names kept in float (repeatable)")
+    q.add_argument("--golden-atol", type=float, default=0.05, help="tolerance of the golden outputs")
+    q.add_argument(
+        "--float-first",
+        type=int,
+        help="keep the first N conv/matmul layers in float (default: 0, then 2, 4, 8 until --min-agreement)",
+    )
+    q.add_argument(
+        "--quantize-tail",
+        action="store_true",
+        help="also quantize the output tail after the last conv (kept in float by default: no speed there)",
+    )
     q.add_argument(
         "--reduce-range",
         action="store_true",
@@ -270,16 +367,25 @@ def parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("evaluate", help="fp32 vs int8 on one held-out set: metric, size, latency; JSON + PNG")
     v.add_argument("--manifest", required=True, help="the int8 model's manifest")
-    v.add_argument("--int8")
+    v.add_argument("--int8", help="int8 model (default: the manifest's file)")
     v.add_argument("--fp32", help="default: quantization.fp32_file beside the int8 model")
     v.add_argument(
-        "--data", default=RENDERED, help="'rendered' (with truth) or a folder/video (agreement with fp32)"
+        "--data",
+        default=RENDERED,
+        help="'rendered' (with truth) or a folder of images/videos or a video (agreement with fp32)",
     )
-    v.add_argument("--count", type=int, default=300)
-    v.add_argument("--seed", type=int, default=3)
-    v.add_argument("--runs", type=int, default=300, help="timed inferences per model")
-    v.add_argument("--json", required=True)
-    v.add_argument("--png")
+    v.add_argument("--count", type=int, default=300, help="evaluation frames")
+    v.add_argument("--seed", type=int, default=3, help="seed of rendered evaluation frames")
+    v.add_argument("--runs", type=int, default=300, help="timed inferences per model and precision mode")
+    v.add_argument("--json", required=True, help="report file (JSON)")
+    v.add_argument("--png", help="chart file (default: beside --json)")
+
+    d = sub.add_parser("detect", help="the model runtime's detections on a video, one JSON object per frame")
+    d.add_argument("--model", required=True, help="model folder (manifest.json + model)")
+    d.add_argument("--source", required=True, help="video file (or image folder)")
+    d.add_argument("--json", action="store_true", help="JSON lines output (the only format)")
+    d.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
+    d.set_defaults(func=cmd_detect)
     v.set_defaults(func=cmd_evaluate)
 
     c = sub.add_parser("card", help="write the model card from a model folder's manifest.json + eval.json")

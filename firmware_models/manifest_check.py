@@ -21,7 +21,7 @@ from shared.manifest import (
     sha256_file,
 )
 
-from .quantize import strip_initializer_inputs
+from .importer import strip_initializer_inputs
 
 ORT_DTYPES = {"tensor(float)": "float32", "tensor(uint8)": "uint8", "tensor(int8)": "int8"}
 NP_DTYPES = {"float32": np.float32, "uint8": np.uint8, "int8": np.int8}

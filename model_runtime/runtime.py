@@ -18,6 +18,7 @@ from model_runtime.decoders import DecoderError, decode, get_decoder, named
 from model_runtime.detection import Detection
 from model_runtime.preprocessing import Letterbox, preprocess
 from model_runtime.session import SessionSettings, open_session, overridable_initializers
+from shared.int8_precision import PRECISION_KEY
 from shared.manifest import ManifestError, ModelManifest, load_manifest
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,14 @@ class ModelRuntime:
                 self.model_path,
                 len(folded),
             )
+        if self.int8_exact_mode:
+            log.warning(
+                "%s is int8 and this CPU has no VNNI: onnxruntime runs it in its exact u8 x u8 mode, often "
+                "slower than fp32 (python -m firmware_models evaluate measures both); the registry's "
+                "%s+fp32 variant may be the faster choice here",
+                manifest.ref,
+                manifest.ref,
+            )
         for _ in range(settings.warmup_runs):
             self.dry_run()
 
@@ -93,6 +102,17 @@ class ModelRuntime:
     @property
     def precision(self) -> str:
         return self.manifest.precision
+
+    @property
+    def int8_exact_mode(self) -> bool:
+        """An int8 model that this CPU runs in onnxruntime's slower exact mode (x86 without VNNI)."""
+        entry = self.session.get_session_options().get_session_config_entry(PRECISION_KEY)
+        return self.manifest.precision == "int8" and entry == "1"
+
+    @property
+    def variant(self) -> str:
+        """What this device runs, in words: ``int8``, ``int8 (exact mode)`` or ``fp32``."""
+        return "int8 (exact mode)" if self.int8_exact_mode else self.manifest.precision
 
     def dry_run(self) -> float:
         """One inference on a blank input (warm-up, ``edge-agent check``); returns milliseconds."""

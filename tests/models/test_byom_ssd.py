@@ -92,6 +92,17 @@ def test_quantize_and_evaluate_third_party_ssd(tmp_path: Path) -> None:
     )
     agreement = json.loads(report_path.read_text())
     assert agreement["metric"] == "agreement_with_fp32" and agreement["int8"]["metric"] >= 0.95
+    assert agreement["agreement"]["value"] >= 0.95 and set(agreement["agreement"]["per_class"]) <= {
+        "red",
+        "blue",
+    }
+    for mode in ("exact", "fast"):  # both int8 modes timed, each against fp32 in the same run
+        lat = agreement["latency_by_mode"][mode]
+        assert lat["fp32"]["p50_ms"] > 0 and lat["int8"]["p50_ms"] > 0
+    rec = agreement["recommendation"]
+    assert rec["choice"] in ("fp32", "int8") and rec["mode_on_this_cpu"] in ("exact", "fast")
+    slower = agreement["latency_by_mode"][rec["mode_on_this_cpu"]]["int8_vs_fp32"] > 1.0
+    assert (rec["choice"] == "fp32") == slower and ("run fp32 here" in rec["text"]) == slower
     assert report_path.with_suffix(".png").stat().st_size > 1000
 
 
@@ -178,3 +189,17 @@ def test_reduce_range_keeps_weights_in_seven_bits_and_runs_alike_on_every_kernel
     data = EvalSet([s[0] for s in scenes], "drawn squares", truths=[s[1] for s in scenes])
     report = compare(tmp_path / "fp32" / "model.fp32.onnx", seven_path, seven, data, runs=5)
     assert report["int8"]["metric"] >= 0.98
+
+
+def test_the_recommendation_says_fp32_where_int8_is_slower() -> None:
+    from firmware_models.byom import recommend
+
+    sizes = {"fp32": 1000, "int8": 330}
+    slow = {mode: {"int8_vs_fp32": 1.3} for mode in ("exact", "fast")}
+    fast = {mode: {"int8_vs_fp32": 0.6} for mode in ("exact", "fast")}
+    assert recommend(slow, sizes, 0.99)["choice"] == "fp32"
+    assert "register the fp32 variant" in recommend(slow, sizes, 0.99)["text"]
+    assert (
+        recommend(fast, sizes, 0.99)["choice"] == "int8"
+        and "0.33x the size" in recommend(fast, sizes, None)["text"]
+    )

@@ -86,12 +86,17 @@ def test_cli_steps_one_by_one(tmp_path: Path, smoke_build) -> None:
                     "4",
                     "--out",
                     str(tmp_path / out),
+                    "--min-agreement",  # a one-epoch smoke model on 4 frames: agreement is not under test
+                    "0",
                 ]
             )
             == 0
         )
         manifest, _ = load_manifest(tmp_path / out)
-        assert manifest.quantization["calibration_frames"] == 4 and manifest.quantization["per_channel"]
+        # 4 asked, as many again held out for the agreement check: the 4 stills give 2 + 2, and say so
+        used = 2 if out == "q_folder" else 4
+        assert manifest.quantization["calibration_frames"] == used and manifest.quantization["per_channel"]
+        assert manifest.quantization["calibration_frames_asked"] == 4
 
     report = tmp_path / "eval.json"
     assert (
