@@ -224,7 +224,9 @@ def run(args: argparse.Namespace, workdir: Path, database_url: str) -> dict:
         stream_s = max(counts) / args.rate
         deadline = t0 + stream_s * 3 + 600
         goals = {"broker": args.broker_kills, "ingest": args.ingest_kills, "agent": args.agent_kills}
-        period = max(1.0, stream_s / (sum(goals.values()) + args.partitions + 1))
+        # Spread the actions over the stream: its length, less the partitions, less ~1 s per action.
+        actions = sum(goals.values()) + args.partitions
+        period = max(0.5, (stream_s - args.partitions * args.partition_s) / (actions + 1) - 1.0)
         partitions_left = args.partitions
         while time.monotonic() < deadline:
             if cluster.poll_devices():
@@ -275,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the result as one JSON line (always last)")
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--agents", type=int, default=3)
-    parser.add_argument("--rate", type=float, default=400.0, help="events/s per device")
+    parser.add_argument("--rate", type=float, default=250.0, help="events/s per device")
     parser.add_argument("--broker-kills", type=int, default=12)
     parser.add_argument("--ingest-kills", type=int, default=12)
     parser.add_argument("--agent-kills", type=int, default=5)
