@@ -57,6 +57,7 @@ def db_upgrade(revision: str) -> None:
 @with_appcontext
 def ingest(client_id: str | None, worker: int, share_group: str | None, session_expiry_s: int | None,
            metrics_port: int | None) -> None:
+    from cloud_hub.ingest.records import TsWindow
     from cloud_hub.ingest.worker import IngestWorker, default_client_id
 
     if share_group and not client_id:
@@ -73,6 +74,8 @@ def ingest(client_id: str | None, worker: int, share_group: str | None, session_
         engine, s.mqtt_url, s.mqtt_prefix, client_id=client_id or default_client_id(worker),
         share_group=share_group, snapshot_dir=s.snapshot_dir, batch_size=s.ingest_batch_size,
         max_delay_s=s.ingest_max_delay_s, ca_file=s.mqtt_ca_file, session_expiry_s=session_expiry_s,
+        ts_window=TsWindow(s.ingest_ts_past_s, s.ingest_ts_future_s),
+        reconnect_min_s=s.mqtt_reconnect_min_s, reconnect_max_s=s.mqtt_reconnect_max_s,
     )
     if metrics_port:
         from cloud_hub.metrics import serve_ingest_metrics

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from shared.topics import DEFAULT_PREFIX
 
@@ -29,6 +29,10 @@ ENVIRONMENT = {
     "EDGESIGHT_LOG_FORMAT": "log_format",
     "EDGESIGHT_INGEST_BATCH_SIZE": "ingest_batch_size",
     "EDGESIGHT_INGEST_MAX_DELAY_S": "ingest_max_delay_s",
+    "EDGESIGHT_INGEST_TS_PAST_S": "ingest_ts_past_s",
+    "EDGESIGHT_INGEST_TS_FUTURE_S": "ingest_ts_future_s",
+    "EDGESIGHT_MQTT_RECONNECT_MIN_S": "mqtt_reconnect_min_s",
+    "EDGESIGHT_MQTT_RECONNECT_MAX_S": "mqtt_reconnect_max_s",
     # Device identity (docs/security.md).
     "EDGESIGHT_MQTT_ADMIN_URL": "mqtt_admin_url",
     "EDGESIGHT_MQTT_CA_FILE": "mqtt_ca_file",
@@ -57,6 +61,12 @@ class HubSettings(BaseModel):
     login_attempts_per_minute: int = Field(default=5, ge=1)
     ingest_batch_size: int = Field(default=500, ge=1)
     ingest_max_delay_s: float = Field(default=0.025, gt=0)
+    ingest_ts_past_s: float = Field(default=30 * 86400.0, gt=0,
+                                    description="an event's ts may be this far behind the hub's clock")
+    ingest_ts_future_s: float = Field(default=3600.0, ge=0,
+                                      description="an event's ts may be this far ahead of the hub's clock")
+    mqtt_reconnect_min_s: float = Field(default=1.0, ge=1.0, description="first reconnect delay")
+    mqtt_reconnect_max_s: float = Field(default=10.0, ge=1.0, description="longest reconnect delay")
     # Device identity (docs/security.md).
     mqtt_admin_url: str | None = Field(
         default=None, description="dynsec admin login (mqtt://user:pass@host); unset: broker not managed"
@@ -66,6 +76,13 @@ class HubSettings(BaseModel):
         default=None, description="URL devices dial (default: mqtt_url without credentials)"
     )
     device_ca_file: str | None = Field(default=None, description="CA path on the device, for agent configs")
+
+    @model_validator(mode="after")
+    def _reconnect_bounds(self) -> HubSettings:
+        if self.mqtt_reconnect_min_s > self.mqtt_reconnect_max_s:
+            raise ValueError(f"mqtt_reconnect_min_s ({self.mqtt_reconnect_min_s:g}) must not exceed "
+                             f"mqtt_reconnect_max_s ({self.mqtt_reconnect_max_s:g})")
+        return self
 
 
 def load_settings(

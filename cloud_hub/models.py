@@ -141,7 +141,9 @@ class DeadLetter(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     topic: Mapped[str] = mapped_column(Text)
-    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    payload: Mapped[bytes] = mapped_column(LargeBinary, doc="the body's first 4 KiB (all of a small one)")
+    payload_size: Mapped[int | None] = mapped_column(BigInteger, doc="the whole body's size in bytes")
+    payload_sha256: Mapped[str | None] = mapped_column(String(64), doc="sha256 of the whole body")
     reason: Mapped[str] = mapped_column(Text)
     received_at: Mapped[float] = mapped_column(Float, index=True)
 
@@ -180,3 +182,14 @@ class LoginFailure(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     client: Mapped[str] = mapped_column(String(128))
     at: Mapped[float] = mapped_column(Float)
+
+
+class WebSession(Base):
+    """A dashboard login, referenced by the signed session cookie: logout and a password change delete
+    it, so a copied cookie stops working at once (the cookie alone proves nothing)."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[float] = mapped_column(Float)

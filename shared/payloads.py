@@ -3,6 +3,10 @@
 Each model carries ``schema`` (the wire schema version) and forbids unknown keys, so a producer that
 drifts from the contract is rejected loudly instead of half-parsed. Timestamps are UNIX seconds (UTC)
 as floats: cheap on the edge, unambiguous across time zones.
+
+Decoding is strict (``decode``): no coercion (``"105"`` is not a seq, ``1.0`` is not an int), integers
+fit in 64 bits, floats are finite, and pydantic-core's JSON parser refuses lone surrogates, nesting
+deeper than its recursion limit and integers of thousands of digits before any Python recursion runs.
 """
 
 from __future__ import annotations
@@ -21,6 +25,12 @@ MAX_SNAPSHOT_BYTES = 2 * 1024 * 1024
 
 DeviceId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 Unit = Annotated[float, Field(ge=0.0, le=1.0)]
+# What a database column can hold: signed 64-bit integers (SQLite and PostgreSQL BIGINT).
+Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+Count = Annotated[int, Field(ge=0, le=2**63 - 1)]
+AttributeKey = Annotated[str, Field(min_length=1, max_length=64)]
+AttributeValue = Annotated[str, Field(max_length=256)] | Int64 | float | bool
+MAX_ATTRIBUTES = 32
 
 
 class PayloadError(ValueError):
@@ -32,7 +42,8 @@ class PayloadError(ValueError):
 
 
 class WireModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: JSON has no NaN/Infinity, and a database or a chart cannot use one.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     schema_version: Literal[1] = Field(default=SCHEMA_VERSION, alias="schema")
 
@@ -98,7 +109,7 @@ class EventPayload(WireModel):
 
     event_id: Annotated[str, Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
     device_id: DeviceId
-    seq: Annotated[int, Field(ge=0)]
+    seq: Count
     ts: float
     camera: str = "default"
     kind: EventKind
@@ -108,15 +119,16 @@ class EventPayload(WireModel):
     bbox: tuple[Unit, Unit, Unit, Unit] | None = Field(
         default=None, description="normalised x1, y1, x2, y2"
     )
-    track_id: int | None = None
+    track_id: Int64 | None = None
     zone: str | None = None
     line: str | None = None
     direction: str | None = None
-    count: int | None = None
+    count: Int64 | None = None
     value: float | None = Field(default=None, description="rule-specific value, e.g. speed in m/s")
     model: str | None = None
     has_snapshot: bool = False
-    attributes: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    attributes: Annotated[dict[AttributeKey, AttributeValue], Field(max_length=MAX_ATTRIBUTES)] = Field(
+        default_factory=dict)
 
 
 class TelemetryPayload(WireModel):
@@ -129,10 +141,10 @@ class TelemetryPayload(WireModel):
     inference_ms_p95: float | None = None
     cnn_frame_share: Unit | None = None
     motion_ratio: Unit | None = None
-    outbox_depth: int = 0
-    frames_dropped: int = 0
-    events_dropped: int = 0
-    thread_restarts: int = Field(default=0, description="agent loops restarted after an error since start")
+    outbox_depth: Count = 0
+    frames_dropped: Count = 0
+    events_dropped: Count = 0
+    thread_restarts: Count = Field(default=0, description="agent loops restarted after an error since start")
     cpu_temp_c: float | None = None
 
 
@@ -232,24 +244,26 @@ M = TypeVar("M", bound=WireModel)
 
 
 def decode(model: type[M], raw: bytes, *, topic_device_id: str | None = None) -> M:
-    """Parse raw bytes into ``model`` or raise PayloadError with a storable reason.
+    """Parse raw bytes into ``model`` or raise PayloadError with a storable reason; never anything else.
 
+    Strict JSON-mode validation (pydantic-core parses the bytes itself, in Rust, with a recursion limit
+    and no lone surrogates), so a hostile body is refused here, not deep in a worker thread.
     When ``topic_device_id`` is given, the payload's ``device_id`` must equal it (anti-spoofing).
     """
     if len(raw) > MAX_JSON_PAYLOAD_BYTES:
         raise PayloadError(f"oversize payload: {len(raw)} bytes > {MAX_JSON_PAYLOAD_BYTES}")
     try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PayloadError(f"invalid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise PayloadError(f"payload must be a JSON object, got {type(data).__name__}")
-    try:
-        msg = model.model_validate(data)
+        msg = model.model_validate_json(raw, strict=True)
     except ValidationError as exc:
-        first = exc.errors()[0]
+        first = exc.errors(include_url=False, include_input=False)[0]
+        if first["type"] == "json_invalid":
+            raise PayloadError(f"invalid JSON: {first['msg'].removeprefix('Invalid JSON: ')}") from None
+        if first["type"] == "model_type" and not first["loc"]:
+            raise PayloadError("payload must be a JSON object") from None
         loc = ".".join(str(p) for p in first["loc"]) or "<root>"
         raise PayloadError(f"schema: {loc}: {first['msg']}") from None
+    except (ValueError, RecursionError, MemoryError) as exc:  # belt and braces: the parser's own limits
+        raise PayloadError(f"invalid JSON: {type(exc).__name__}") from None
     payload_device = getattr(msg, "device_id", topic_device_id)
     if topic_device_id is not None and payload_device != topic_device_id:
         raise PayloadError(

@@ -2,7 +2,9 @@
 
 Pure functions (no I/O) so every rejection rule is unit-testable and the same for every worker.
 The wire contract (shared.payloads.decode) does the schema work; this adds what the database needs on
-top: 64-bit integers, finite floats, no NUL characters (PostgreSQL text refuses them).
+top: 64-bit integers, finite floats, text that encodes to UTF-8 without NUL characters (PostgreSQL text
+refuses NUL, sqlite3 refuses lone surrogates), and a ``ts`` within a window of the hub's clock (an event
+stamped in the year 33658 would break every page that shows it, and retention would never reach it).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
@@ -43,6 +46,26 @@ class Incoming:
     mid: int = 0
     qos: int = 0
     received_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class TsWindow:
+    """How far a device's ``ts`` may be from the hub's clock: behind (a backlog drained after an
+    outage) and ahead (clock skew). Outside it the message is a dead letter, not a row."""
+
+    past_s: float = 30 * 86400.0
+    future_s: float = 3600.0
+
+    def check(self, ts: float, now: float, *, past: bool = True) -> None:
+        if ts > now + self.future_s:
+            raise PayloadError(f"ts out of window: {ts!r} is more than {self.future_s:g} s ahead of the hub")
+        floor = now - self.past_s if past else 0.0
+        if ts < floor:
+            raise PayloadError(f"ts out of window: {ts!r} is before {floor:.0f}"
+                               + (f" ({self.past_s:g} s behind the hub)" if past else ""))
+
+
+DEFAULT_WINDOW = TsWindow()
 
 
 @dataclass
@@ -81,6 +104,11 @@ def _check_value(value: Any, where: str) -> None:
     if kind is str:
         if "\x00" in value:
             raise PayloadError(f"invalid text: {where} contains a NUL character")
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise PayloadError(f"invalid text: {where} is not valid UTF-8 (lone surrogate)") from None
     elif kind is int:
         if not -INT64_MAX - 1 <= value <= INT64_MAX:
             raise PayloadError(f"out of range: {where} does not fit in 64 bits")
@@ -89,8 +117,7 @@ def _check_value(value: Any, where: str) -> None:
             raise PayloadError(f"out of range: {where} is not a finite number")
     elif kind is dict:
         for k, v in value.items():
-            if "\x00" in str(k):
-                raise PayloadError(f"invalid text: a key of {where} contains a NUL character")
+            _check_value(str(k), f"a key of {where}")
             _check_value(v, f"{where}.{k}")
     elif kind is list or kind is tuple:
         for i, v in enumerate(value):
@@ -128,8 +155,10 @@ def parse_topic(topics: Topics, topic: str) -> ParsedTopic:
     return topics.parse(topic)
 
 
-def classify(topics: Topics, incoming: Incoming) -> Record:
-    """Never raises: every failure becomes a dead letter whose reason says what was wrong."""
+def classify(topics: Topics, incoming: Incoming, window: TsWindow = DEFAULT_WINDOW) -> Record:
+    """Every contract failure becomes a dead letter whose reason says what was wrong (anything else
+    that could raise is caught by cloud_hub.ingest.guard)."""
+    now = incoming.received_at or time.time()
     try:
         parsed = parse_topic(topics, incoming.topic)
     except TopicError as exc:
@@ -138,16 +167,19 @@ def classify(topics: Topics, incoming: Incoming) -> Record:
     try:
         if parsed.kind is TopicKind.EVENTS:
             event = decode(EventPayload, incoming.payload, topic_device_id=device_id)
+            window.check(event.ts, now)
             row = event_row(event, incoming.received_at)
             _check_storable(row, "event")
             return Record("event", incoming, device_id, row)
         if parsed.kind is TopicKind.STATUS:
             status = decode(StatusPayload, incoming.payload, topic_device_id=device_id)
+            window.check(status.ts, now, past=False)  # a last will carries its connect time: any age
             row = status_row(status)
             _check_storable(row, "status")
             return Record("status", incoming, device_id, row)
         if parsed.kind is TopicKind.TELEMETRY:
             telemetry = decode(TelemetryPayload, incoming.payload, topic_device_id=device_id)
+            window.check(telemetry.ts, now)
             row = telemetry_row(telemetry, incoming.received_at)
             _check_storable(row, "telemetry")
             return Record("telemetry", incoming, device_id, row)

@@ -1,12 +1,15 @@
 """Write one batch of classified records in one transaction: insert-or-ignore, then commit.
 
-A batch is all-or-nothing so the worker can ack exactly the messages that are durable. If the database
-refuses the batch for a reason tied to one row (not a lost connection), the batch is replayed one
-message at a time and the guilty message becomes a dead letter: one bad row never blocks the stream.
+A batch is all-or-nothing so the worker can ack exactly the messages that are durable. If the batch
+fails for any reason but a lost or busy database (a row the database refuses, a value its driver cannot
+encode, a bug), it is replayed one message at a time and the guilty message becomes a dead letter: one
+bad row never blocks the stream. A dead letter keeps the head of its body (``DEAD_LETTER_HEAD_BYTES``),
+its size and its sha256, never a multi-megabyte body whole.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -32,11 +35,24 @@ DEAD_LETTERS: Table = DeadLetter.__table__  # type: ignore[assignment]
 
 # last_seen is refreshed at most this often per device, so parallel workers rarely touch the same row.
 LAST_SEEN_RESOLUTION_S = 1.0
+DEAD_LETTER_HEAD_BYTES = 4096
 
 
 def storable_text(text: str) -> str:
-    """PostgreSQL text cannot hold NUL; a dead letter must be storable whatever its topic was."""
-    return text.replace("\x00", "\\x00")
+    """PostgreSQL text cannot hold NUL, no driver can encode a lone surrogate: a dead letter must be
+    storable whatever its topic or reason was."""
+    text = text.replace("\x00", "\\x00")
+    if not text.isascii():
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def dead_letter_row(record: Record, now: float) -> dict:
+    payload = record.incoming.payload
+    return {"topic": storable_text(record.incoming.topic[:1024]), "payload": payload[:DEAD_LETTER_HEAD_BYTES],
+            "payload_size": len(payload), "payload_sha256": hashlib.sha256(payload).hexdigest(),
+            "reason": storable_text(record.reason or "unknown"),
+            "received_at": record.incoming.received_at or now}
 
 
 class TransientDatabaseError(RuntimeError):
@@ -138,24 +154,37 @@ class BatchWriter:
     def write(self, records: Sequence[Record]) -> BatchResult:
         try:
             return self._write(records)
+        except TransientDatabaseError:
+            raise
         except OperationalError as exc:
             raise TransientDatabaseError(str(exc.orig or exc)) from exc
         except DBAPIError as exc:
             if exc.connection_invalidated:
                 raise TransientDatabaseError(str(exc.orig or exc)) from exc
             log.warning("batch of %d refused (%s); replaying one by one", len(records), exc.orig)
-        return self._write_one_by_one(records)
+        except Exception as exc:  # e.g. sqlite3's UnicodeEncodeError, not a DBAPIError
+            log.warning("batch of %d failed (%s: %s); replaying one by one", len(records),
+                        type(exc).__name__, exc)
+        return self.write_each(records)
 
-    def _write_one_by_one(self, records: Sequence[Record]) -> BatchResult:
+    def write_each(self, records: Sequence[Record]) -> BatchResult:
+        """One transaction per record; a record that fails for any non-transient reason is a dead letter."""
         total = BatchResult()
         for record in records:
             try:
                 result = self._write([record])
+            except TransientDatabaseError:
+                raise
             except OperationalError as exc:
                 raise TransientDatabaseError(str(exc.orig or exc)) from exc
             except DBAPIError as exc:
+                if exc.connection_invalidated:
+                    raise TransientDatabaseError(str(exc.orig or exc)) from exc
                 reason = f"database refused: {type(exc.orig).__name__}: {str(exc.orig).splitlines()[0]}"
                 result = self._write([dead(record.incoming, reason)])
+            except Exception as exc:
+                text = str(exc).splitlines()[0] if str(exc) else ""
+                result = self._write([dead(record.incoming, f"cannot store: {type(exc).__name__}: {text}")])
             for name in vars(total):
                 setattr(total, name, getattr(total, name) + getattr(result, name))
         return total
@@ -171,15 +200,14 @@ class BatchWriter:
             records = [dead(r.incoming, "snapshot storage is not configured on this hub")
                        if r.kind == "snapshot" else r for r in records]
             snapshots = []
-        dead_letters = [
-            {"topic": storable_text(r.incoming.topic), "payload": r.incoming.payload,
-             "reason": storable_text(r.reason or "unknown"), "received_at": r.incoming.received_at or now}
-            for r in records if r.kind == "dead"
-        ]
+        dead_letters = [dead_letter_row(r, now) for r in records if r.kind == "dead"]
         snapshot_rows = []
         if snapshots and self.snapshots is not None:
             for r in snapshots:
-                sha, rel = self.snapshots.put(r.incoming.payload)
+                try:
+                    sha, rel = self.snapshots.put(r.incoming.payload)
+                except OSError as exc:  # a full or read-only disk: retry later, ack nothing
+                    raise TransientDatabaseError(f"snapshot storage: {exc}") from exc
                 snapshot_rows.append({
                     "device_id": r.device_id, "event_id": r.row["event_id"], "sha256": sha, "path": rel,
                     "size_bytes": len(r.incoming.payload), "received_at": now,

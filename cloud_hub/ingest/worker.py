@@ -17,7 +17,9 @@ routing a dead worker's share to its session and the living get it all; whatever
 for the dead session is published again by the devices when their hub acknowledgement does not come.
 
 Threads: paho's network loop only queues messages; one writer thread batches, commits and acks. One
-stop event ends both, writer first draining what it holds.
+stop event ends both, writer first draining what it holds. A supervisor (cloud_hub.supervisor)
+restarts either if it dies; a restarted writer first replays, one message at a time, the batch it held
+(still unacked), so the message that killed it becomes a dead letter instead of killing it again.
 """
 
 from __future__ import annotations
@@ -38,9 +40,11 @@ from paho.mqtt.properties import Properties
 from sqlalchemy import Engine
 
 from cloud_hub.config import parse_mqtt_url
-from cloud_hub.ingest.records import Incoming, Record, classify, rejected_event_seq
+from cloud_hub.ingest.guard import guarded_classify
+from cloud_hub.ingest.records import DEFAULT_WINDOW, Incoming, Record, TsWindow, rejected_event_seq
 from cloud_hub.ingest.store import BatchWriter, TransientDatabaseError
 from cloud_hub.snapshots import SnapshotStore
+from cloud_hub.supervisor import Supervisor
 from shared.payloads import AckPayload, seq_ranges
 from shared.topics import QOS_RELIABLE, QOS_TELEMETRY, TopicKind, Topics
 
@@ -110,6 +114,9 @@ class IngestWorker:
         ca_file: str | None = None,
         send_acks: bool = True,
         session_expiry_s: int | None = None,
+        ts_window: TsWindow = DEFAULT_WINDOW,
+        reconnect_min_s: float = 1.0,
+        reconnect_max_s: float = 10.0,
     ):
         self.topics = Topics(prefix)
         self.address = parse_mqtt_url(mqtt_url)
@@ -120,12 +127,15 @@ class IngestWorker:
         self.batch_size = batch_size
         self.max_delay_s = max_delay_s
         self.idle_flush_s = idle_flush_s
+        self.ts_window = ts_window
         self.counters = Counters()
         self.connected = threading.Event()
         self.subscribed = threading.Event()
         self._stop = threading.Event()
         self._queue: queue.Queue[Incoming] = queue.Queue()
-        self._writer_thread: threading.Thread | None = None
+        self._pending: list[Incoming] = []  # the batch in hand: survives a writer restart, unacked
+        self._writer_starts = 0
+        self.supervisor = Supervisor("ingest-supervisor")
         self._lock = threading.Lock()
         self._latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)
         if share_group and session_expiry_s is None:
@@ -147,7 +157,8 @@ class IngestWorker:
             self.client.username_pw_set(self.address.username, self.address.password)
         if self.address.tls:
             self.client.tls_set(ca_certs=ca_file, cert_reqs=ssl.CERT_REQUIRED)  # None: system CAs
-        self.client.reconnect_delay_set(min_delay=1, max_delay=10)
+        self.client.suppress_exceptions = True  # a callback's exception must not end the network loop
+        self.client.reconnect_delay_set(min_delay=reconnect_min_s, max_delay=reconnect_max_s)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_subscribe = self._on_subscribe
@@ -165,8 +176,7 @@ class IngestWorker:
 
     def start(self, wait_s: float = 15.0) -> IngestWorker:
         """Connect, subscribe and start the writer; raises if the broker does not answer in ``wait_s``."""
-        self._writer_thread = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
-        self._writer_thread.start()
+        self.supervisor.spawn("ingest-writer", self._write_loop)
         if self.session_expiry_s is not None:
             props = Properties(PacketTypes.CONNECT)
             props.SessionExpiryInterval = self.session_expiry_s
@@ -175,6 +185,9 @@ class IngestWorker:
         else:
             self.client.connect_async(self.address.host, self.address.port, keepalive=30)
         self.client.loop_start()
+        # paho's loop_start thread clears ``client._thread`` when it ends, so loop_start() restarts it.
+        self.supervisor.watch("ingest-mqtt", self._network_alive, self.client.loop_start)
+        self.supervisor.start()
         if not self.subscribed.wait(wait_s):
             self.stop()
             raise ConnectionError(f"no MQTT subscription at {self.address.host}:{self.address.port} "
@@ -185,16 +198,25 @@ class IngestWorker:
     def stop(self, timeout: float = 10.0) -> None:
         """Stop taking messages, commit and ack what is held, then disconnect."""
         self._stop.set()
-        if self._writer_thread is not None:
-            self._writer_thread.join(timeout)
+        self.supervisor.stop()
+        self.supervisor.join("ingest-writer", timeout)
         self.client.disconnect()
         self.client.loop_stop()
+
+    def _network_alive(self) -> bool:
+        thread = self.client._thread  # paho sets it in loop_start, clears it when the loop ends
+        return thread is not None and thread.is_alive()
+
+    def ready(self) -> bool:
+        """Subscribed, connected, and every thread alive: what ``/readyz`` of the ingest process says."""
+        return self.connected.is_set() and self.subscribed.is_set() and self.supervisor.healthy()
 
     def snapshot(self) -> dict:
         with self._lock:
             counters = asdict(self.counters)
             latencies = sorted(self._latencies)
         return counters | {"queued": self._queue.qsize(), "connected": self.connected.is_set(),
+                           "thread_restarts": self.supervisor.total_restarts(),
                            "latency_p50_s": quantile(latencies, 0.50),
                            "latency_p99_s": quantile(latencies, 0.99), "latency_samples": len(latencies)}
 
@@ -221,8 +243,11 @@ class IngestWorker:
     def _on_message(self, _client, _userdata, message: mqtt.MQTTMessage) -> None:
         if self._stop.is_set():
             return  # stopping: left unacked, the broker redelivers it to the next session
-        self._queue.put(
-            Incoming(message.topic, bytes(message.payload), message.mid, message.qos, time.time()))
+        try:
+            topic = message.topic
+        except UnicodeDecodeError:  # brokers should refuse these; a dead letter if one does not
+            topic = bytes(message._topic).decode("utf-8", "backslashreplace")
+        self._queue.put(Incoming(topic, bytes(message.payload), message.mid, message.qos, time.time()))
 
     # -- writer thread -----------------------------------------------------------------------------
     def _next_batch(self) -> list[Incoming]:
@@ -244,18 +269,21 @@ class IngestWorker:
         return batch
 
     def _write_loop(self) -> None:
+        self._writer_starts += 1
+        # After a restart the batch in hand may be what killed the last writer: one message at a time.
+        suspect = self._writer_starts > 1 and bool(self._pending)
         backoff = 0.1
-        pending: list[Incoming] = []
         while True:
-            if not pending:
+            if not self._pending:
                 if self._stop.is_set() and self._queue.empty():
                     return
-                pending = self._next_batch()
-                if not pending:
+                self._pending = self._next_batch()
+                if not self._pending:
                     continue
-            records = [classify(self.topics, m) for m in pending]
+            pending = self._pending
+            records = [guarded_classify(self.topics, m, self.ts_window) for m in pending]
             try:
-                result = self.writer.write(records)
+                result = self.writer.write_each(records) if suspect else self.writer.write(records)
             except TransientDatabaseError as exc:
                 with self._lock:
                     self.counters.db_retries += 1
@@ -267,21 +295,26 @@ class IngestWorker:
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
-            except Exception:  # a bug must not kill ingest; the batch stays unacked for redelivery
-                log.exception("unexpected error writing a batch of %d; retrying", len(pending))
+            except Exception:  # a bug must not kill ingest; the batch stays unacked, retried one by one
+                log.exception("unexpected error writing a batch of %d; retrying one by one", len(pending))
+                suspect = True
                 if self._stop.is_set():
                     return
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
             backoff = 0.1
+            suspect = False
             self._committed(pending, records, result)
-            pending = []
+            self._pending = []
 
     def _committed(self, messages: list[Incoming], records: list[Record], result) -> None:
         """After the commit: tell devices what is stored, then ack the MQTT messages, then count."""
         if self.send_acks:
-            self._send_device_acks(records)
+            try:
+                self._send_device_acks(records)
+            except Exception:  # a lost device ack only means a resend (absorbed); never a dead writer
+                log.exception("sending device acks failed")
         self._ack(messages)
         self._count(records, result)
 

@@ -3,6 +3,10 @@
 One MQTT connection (client id ``edgesight-rollout``, the broker's control role): chunk requests go to
 the chunk server's thread, device state reports and campaign ticks to the controller's thread. Ingest
 runs elsewhere, so a fleet downloading a model does not slow event storage.
+
+Every MQTT handler is guarded: a message that fails in any way is counted in ``state_errors`` and
+logged, never raised into paho's network thread; a supervisor restarts the network loop and the
+controller thread should either die anyway (``edgesight_thread_restarts_total``).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from cloud_hub.config import parse_mqtt_url
 from cloud_hub.rollout.chunks import ChunkGrant, ChunkServer
 from cloud_hub.rollout.controller import Controller, Grant, apply_state
 from cloud_hub.rollout.registry import blob_path
+from cloud_hub.supervisor import Supervisor
 from shared.payloads import ChunkRequest, ModelStatePayload, PayloadError, decode
 from shared.topics import TopicError, TopicKind, Topics
 
@@ -54,6 +59,7 @@ class RolloutService:
             self.client.tls_set(ca_certs=ca_file, cert_reqs=ssl.CERT_REQUIRED)  # None: system CAs
         self.client.max_inflight_messages_set(200)
         self.client.max_queued_messages_set(0)
+        self.client.suppress_exceptions = True  # a handler's exception must not end the network loop
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.controller = Controller(self._publish_offer, signing_key, device_timeout_s)
@@ -61,7 +67,7 @@ class RolloutService:
         self._grants: dict[str, Grant] = {}
         self._states: queue.Queue[ModelStatePayload] = queue.Queue()
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.supervisor = Supervisor("rollout-supervisor")
         self._connected = threading.Event()
         self.state_errors = 0
 
@@ -76,15 +82,21 @@ class RolloutService:
         self._connected.set()
 
     def _on_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:
-        if msg.topic.endswith("/model/chunks/req"):
-            self.chunks.on_request(msg.topic, msg.payload)
-            return
         try:
-            device_id = self.topics.parse(msg.topic).device_id
-            self._states.put(decode(ModelStatePayload, msg.payload, topic_device_id=device_id))
+            self._handle(msg.topic, bytes(msg.payload))
         except (TopicError, PayloadError) as exc:
             self.state_errors += 1
-            log.warning("rollout: bad state report on %s: %s", msg.topic, exc)
+            log.warning("rollout: bad message on %s: %s", msg.topic, exc)
+        except Exception:  # the guard: no message may stop the rollout service
+            self.state_errors += 1
+            log.exception("rollout: handling a message failed")
+
+    def _handle(self, topic: str, payload: bytes) -> None:
+        if topic.endswith("/model/chunks/req"):
+            self.chunks.on_request(topic, payload)
+            return
+        device_id = self.topics.parse(topic).device_id
+        self._states.put(decode(ModelStatePayload, payload, topic_device_id=device_id))
 
     def _publish_offer(self, device_id: str, payload: bytes) -> None:
         self.client.publish(self.topics.model_offer(device_id), payload, qos=1, retain=True)
@@ -106,18 +118,23 @@ class RolloutService:
         self.client.reconnect_delay_set(0.2, 10)
         self.client.connect_async(self.address.host, self.address.port, 30)
         self.client.loop_start()
+        self.supervisor.watch("rollout-mqtt", self._network_alive, self.client.loop_start)
         if not self._connected.wait(wait_s):
             log.warning(
                 "rollout: broker %s:%d not reachable yet; retrying", self.address.host, self.address.port
             )
-        self._thread = threading.Thread(target=self._run, name="rollout-controller", daemon=True)
-        self._thread.start()
+        self.supervisor.spawn("rollout-controller", self._run)
+        self.supervisor.start()
         return self
+
+    def _network_alive(self) -> bool:
+        thread = self.client._thread  # paho sets it in loop_start, clears it when the loop ends
+        return thread is not None and thread.is_alive()
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread:
-            self._thread.join(10)
+        self.supervisor.stop()
+        self.supervisor.join("rollout-controller", 10)
         self.chunks.stop()
         self.client.disconnect()
         self.client.loop_stop()

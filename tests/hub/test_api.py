@@ -7,17 +7,19 @@ import io
 
 import pytest
 
-from cloud_hub.ingest.records import Incoming, classify
+from cloud_hub.ingest.records import Incoming, TsWindow, classify
 from cloud_hub.ingest.store import BatchWriter
 from cloud_hub.web.database import ENGINE_KEY
 from tests.hub.helpers import TOPICS, event, status
 
 BASE_TS = 1_700_000_000.0  # 2023-11-14T22:13:20Z
+# Stored "as of" BASE_TS, with statuses stamped now: a window wide enough for both.
+WIDE = TsWindow(past_s=10 * 365 * 86400, future_s=10 * 365 * 86400)
 
 
 def store(app, *payloads_by_topic: tuple[str, bytes]) -> None:
     writer = BatchWriter(app.extensions[ENGINE_KEY])
-    records = [classify(TOPICS, Incoming(t, raw, received_at=BASE_TS)) for t, raw in payloads_by_topic]
+    records = [classify(TOPICS, Incoming(t, raw, received_at=BASE_TS), WIDE) for t, raw in payloads_by_topic]
     writer.write(records)
 
 

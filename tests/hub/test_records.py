@@ -17,10 +17,10 @@ def reason(topic: str, payload: bytes) -> str | None:
 
 
 @pytest.mark.parametrize("change, expected", [
-    ({"seq": 2**64}, "out of range: seq does not fit in 64 bits"),
+    ({"seq": 2**64}, "schema: seq: Input should be less than or equal to 9223372036854775807"),
     ({"label": "a\x00b"}, "invalid text: label contains a NUL character"),
     ({"attributes": {"k": "v\x00"}}, "invalid text: attributes.k contains a NUL character"),
-    ({"ts": float("inf")}, "out of range: ts is not a finite number"),
+    ({"ts": float("inf")}, "schema: ts: Input should be a finite number"),
     ({"schema": 2}, "schema: schema: Input should be 1"),
     ({"colour": "red"}, "schema: colour: Extra inputs are not permitted"),
     ({"camera": "c" * 65}, "too long: camera has 65 characters, at most 64"),

@@ -7,7 +7,7 @@ import time
 
 from sqlalchemy import func, select
 
-from cloud_hub.ingest.records import Incoming, classify
+from cloud_hub.ingest.records import Incoming, TsWindow, classify
 from cloud_hub.ingest.store import BatchWriter
 from cloud_hub.models import DeadLetter, Event, Snapshot, Telemetry
 from cloud_hub.retention import Retention
@@ -41,9 +41,13 @@ def test_snapshot_over_mqtt_is_stored_by_content_and_served(app, api, mosquitto,
     cam.close()
 
 
+# Rows of all ages, as a hub whose ts window an operator widened would have stored them.
+WIDE = TsWindow(past_s=365 * 86400, future_s=365 * 86400)
+
+
 def store(app, store_dir, messages, received_at):
     writer = BatchWriter(app.extensions[ENGINE_KEY], SnapshotStore(store_dir))
-    writer.write([classify(TOPICS, Incoming(t, raw, received_at=received_at)) for t, raw in messages])
+    writer.write([classify(TOPICS, Incoming(t, raw, received_at=received_at), WIDE) for t, raw in messages])
 
 
 def table_count(app, model) -> int:
