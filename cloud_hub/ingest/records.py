@@ -186,7 +186,11 @@ def classify(topics: Topics, incoming: Incoming, window: TsWindow = DEFAULT_WIND
         if parsed.kind is TopicKind.SNAPSHOT:
             return _snapshot(incoming, device_id, parsed.arg or "")
         if parsed.kind in camera_ingest.KINDS:
-            return camera_ingest.classify(parsed.kind, incoming, device_id)
+            record = camera_ingest.classify(parsed.kind, incoming, device_id)
+            ts = record.row.get("ts", record.row.get("reported_at"))
+            if isinstance(ts, float | int):
+                window.check(ts, now)  # pages show these times too
+            return record
     except PayloadError as exc:
         return dead(incoming, exc.reason)
     return dead(incoming, f"unknown topic: kind {parsed.kind.value!r} is not ingested by the hub")
