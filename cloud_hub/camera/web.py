@@ -4,20 +4,69 @@ from __future__ import annotations
 
 import secrets
 import time
+from typing import Any
 
 from flask import Blueprint, abort, current_app, g, jsonify, render_template, request
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
 from cloud_hub.camera import queries as cq
 from cloud_hub.camera.models import CameraPreview, DeviceConfig
 from cloud_hub.camera.publish import PublishError, publish_retained
 from cloud_hub.models import Device
-from cloud_hub.web import database
+from cloud_hub.web import database, openapi
 from cloud_hub.web.auth import require_role
 from shared.camera import CameraGeometry, RemoteConfig
 from shared.topics import DEVICE_ID_RE, Topics
 
 bp = Blueprint("camera", __name__, template_folder="templates")
+
+
+class PreviewOut(openapi.Out):
+    device_id: str
+    camera: str
+    ts: float
+    width: int
+    height: int
+    boxes: list[dict[str, Any]]
+    zones: list[dict[str, Any]]
+    lines: list[dict[str, Any]]
+    received_at: float
+    image_url: str
+
+
+class PreviewList(openapi.Out):
+    items: list[PreviewOut]
+
+
+class DeviceConfigOut(openapi.Out):
+    desired_id: str | None
+    desired: dict[str, Any] | None
+    desired_at: float | None = None
+    desired_by: str | None = None
+    reported_id: str | None
+    state: str | None = Field(description="applied | refused | null (the camera's own file)")
+    reason: str | None
+    cameras: dict[str, Any]
+    reported_at: float | None = None
+    pending: bool = False
+
+
+class DeviceConfigIn(openapi.Out):
+    cameras: dict[str, CameraGeometry]
+
+
+openapi.OPERATIONS += [
+    openapi.Operation("get", "/cameras", "Latest preview frame per camera: boxes, zones, lines, image URL",
+                      PreviewList, params=[openapi.Param("device", description="device id")]),
+    openapi.Operation("get", "/previews/{device_id}/{camera}.jpg", "A camera's latest preview JPEG", None,
+                      params=[openapi.DEVICE, openapi.Param("camera", "path")], media="image/jpeg"),
+    openapi.Operation("get", "/devices/{device_id}/config", "The device's remote zone/line config and the "
+                      "camera's answer", DeviceConfigOut, params=[openapi.DEVICE]),
+    openapi.Operation("put", "/devices/{device_id}/config", "Send zones and lines per camera (retained); "
+                      "the agent applies or refuses it (admin)", DeviceConfigOut, 202,
+                      params=[openapi.DEVICE], body=DeviceConfigIn, admin=True),
+]
+openapi.MODELS += [PreviewList, PreviewOut, DeviceConfigOut, DeviceConfigIn]
 
 
 @bp.get("/api/v1/cameras")

@@ -93,7 +93,11 @@ def counts():
     flt = EventFilter.from_args(request.args)
     group = request.args.get("group", "label")
     bucket_s = queries.parse_int(request.args.get("bucket"), "bucket", 3600, 60, 31 * 86400)
-    return jsonify(group=group, bucket_s=bucket_s,
+    if flt.since is None:
+        flt = EventFilter(**(flt.as_args() | {"since": time.time() - 86400}))
+    until = flt.until if flt.until is not None else time.time()
+    return jsonify(group=group, bucket_s=bucket_s, since=flt.since, until=until,
+                   counts=queries.COUNT_MEANING.get(group),
                    items=queries.counts(database.session(), flt, group, bucket_s))
 
 

@@ -3,10 +3,12 @@ charts are drawn in the browser by static/app.js from the JSON API."""
 
 from __future__ import annotations
 
+import csv
+import io
 import time
 from datetime import UTC, datetime
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, Response, abort, render_template, request
 
 from cloud_hub import queries
 from cloud_hub.models import Device
@@ -17,6 +19,7 @@ bp = Blueprint("dashboard", __name__)
 
 LATEST_EVENTS = 30
 BUCKETS = {"15 min": 900, "1 hour": 3600, "1 day": 86400}
+RANGES = {"1 hour": 3600, "6 hours": 6 * 3600, "24 hours": 86400, "7 days": 7 * 86400, "30 days": 30 * 86400}
 WINDOWS = {"6 hours": 6 * 3600, "24 hours": 86400, "48 hours": 2 * 86400, "7 days": 7 * 86400,
            "30 days": 30 * 86400}
 
@@ -59,26 +62,47 @@ def device(device_id: str):
     if row is None:
         abort(404)
     items, _ = queries.events_page(db, EventFilter(device=device_id), LATEST_EVENTS)
-    return render_template("device.html", d=queries.device_dict(row), events=items,
-                           since=time.time() - 86400)
+    return render_template("device.html", d=queries.device_dict(row), events=items, ranges=RANGES)
 
 
-@bp.get("/counts")
-def counts():
-    db = database.session()
+def _counts_args() -> tuple[str, int, int, EventFilter]:
     group = request.args.get("group", "line")
     bucket = queries.parse_int(request.args.get("bucket"), "bucket", 3600, 60, 31 * 86400)
     window = queries.parse_int(request.args.get("window"), "window", 86400, 60, 366 * 86400)
     flt = EventFilter.from_args(request.args)
     if flt.since is None:
         flt = EventFilter(**(flt.as_args() | {"since": time.time() - window}))
+    return group, bucket, window, flt
+
+
+@bp.get("/counts.csv")
+def counts_csv():
+    """The counts table as a file to hand to a shop or a city: one row per bucket and key."""
+    group, bucket, _window, flt = _counts_args()
+    items = queries.counts(database.session(), flt, group, bucket)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["bucket_start_utc", "bucket_s", group, "direction", "count", "counts"])
+    meaning = queries.COUNT_MEANING.get(group, "")
+    for item in items:
+        start = datetime.fromtimestamp(item["bucket"], UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        writer.writerow([start, bucket, item["key"], item.get("direction") or "", item["count"], meaning])
+    return Response(out.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": f"attachment; filename=counts-{group}.csv"})
+
+
+@bp.get("/counts")
+def counts():
+    db = database.session()
+    group, bucket, window, flt = _counts_args()
     items = queries.counts(db, flt, group, bucket)
     keys = sorted({(i["key"], i.get("direction")) for i in items}, key=lambda k: (str(k[0]), str(k[1])))
     table: dict[float, dict] = {}
     for item in items:
         table.setdefault(item["bucket"], {})[(item["key"], item.get("direction"))] = item["count"]
     totals = {k: sum(row.get(k, 0) for row in table.values()) for k in keys}
-    return render_template("counts.html", group=group, bucket=bucket, window=window, keys=keys,
+    return render_template("counts.html", group=group, meaning=queries.COUNT_MEANING.get(group, group),
+                           bucket=bucket, window=window, keys=keys,
                            table=sorted(table.items(), reverse=True), totals=totals, buckets=BUCKETS,
                            windows=WINDOWS, groups=queries.COUNT_GROUPS, filters=flt,
                            bucket_name={v: k for k, v in BUCKETS.items()}.get(bucket, f"{bucket} s"))

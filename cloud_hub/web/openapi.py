@@ -91,6 +91,9 @@ class CountOut(Out):
 class Counts(Out):
     group: str
     bucket_s: int
+    since: float | None = None
+    until: float | None = None
+    counts: str | None = None  # what is counted: objects per label/zone/line, or events per kind
     items: list[CountOut]
 
 
@@ -193,6 +196,8 @@ FILTERS = [
 ]
 DEVICE = Param("device_id", "path")
 
+COUNTS_SUMMARY = ("Object counts per time bucket: tracks per label or device, crossings per line and "
+                  "direction, zone entries, zone occupancy; events per kind")
 OPERATIONS = [
     Operation("get", "/devices", "The device registry", DeviceList),
     Operation("get", "/devices/{device_id}", "One device", DeviceOut, params=[DEVICE]),
@@ -206,8 +211,8 @@ OPERATIONS = [
               params=[*FILTERS, Param("limit", type="integer", description="1-500, default 50"),
                       Param("cursor", description="next_cursor of the previous page"),
                       Param("format", description="json (default) or csv")]),
-    Operation("get", "/counts", "Event counts per time bucket per label/line/zone/kind/device", Counts,
-              params=[*FILTERS, Param("group", description="label|line|zone|kind|device"),
+    Operation("get", "/counts", COUNTS_SUMMARY, Counts,
+              params=[*FILTERS, Param("group", description="label|line|zone|occupancy|kind|device"),
                       Param("bucket", type="integer", description="bucket size in seconds (60..2678400)")]),
     Operation("get", "/snapshots/{device_id}/{event_id}", "The JPEG snapshot of an event", None,
               params=[DEVICE, Param("event_id", "path")], media="image/jpeg"),

@@ -89,6 +89,10 @@ def test_search_device_charts_and_counts(live_server, browser, auth, app, artifa
         fields = {"ts": now - i * 1200, "label": "person" if i % 3 else "car",
                   "direction": "A->B" if i % 2 else "B->A"}
         messages.append((TOPICS.events("lobby-cam"), event("lobby-cam", i, **fields).to_bytes()))
+        # Each crossing's object, seen once: label counts count these (objects), not every event.
+        seen = event("lobby-cam", 1000 + i, ts=fields["ts"] - 1, label=fields["label"], kind="object",
+                     phase="start", line=None, direction=None, track_id=i)
+        messages.append((TOPICS.events("lobby-cam"), seen.to_bytes()))
     for i in range(12):
         sample = telemetry("lobby-cam", ts=now - i * 600, inference_ms_p50=3.0 + i % 3, inference_ms_p95=6.0)
         messages.append((TOPICS.telemetry("lobby-cam"), sample.to_bytes()))
@@ -102,7 +106,7 @@ def test_search_device_charts_and_counts(live_server, browser, auth, app, artifa
     browser.find_element(By.CSS_SELECTOR, "#event-filters button").click()
     wait.until(lambda b: "label=car" in b.current_url)
     labels = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#events .label")]
-    assert labels and set(labels) == {"car"} and len(labels) == 16
+    assert labels and set(labels) == {"car"} and len(labels) == 32  # 16 crossings, 16 objects
     browser.save_screenshot(str(artifacts / f"search-{db_name(database_url)}.png"))
 
     browser.get(live_server.url + "/devices/lobby-cam")
