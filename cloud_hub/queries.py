@@ -197,7 +197,7 @@ def counts(db: Session, flt: EventFilter, group: str, bucket_s: int) -> list[dic
     if group in ("label", "device"):
         query = query.where(Event.kind == "object", Event.phase == "start")
     elif group == "zone":
-        query = query.where(Event.kind == "zone", Event.phase == "start")
+        query = query.where(Event.kind == "zone", Event.phase != "end")  # entries (and instant visits)
     elif group == "line":
         query = query.where(Event.kind == "line")
     if group in ("line", "zone"):

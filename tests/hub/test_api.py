@@ -78,14 +78,14 @@ def test_bad_parameters_answer_400_with_the_parameter_named(api, filled):
 
 def test_counts_per_label_line_and_zone_per_hour(api, filled):
     window = {"since": BASE_TS, "until": BASE_TS + 3 * 3600, "bucket": 3600}
-    by_label = api.get("/api/v1/counts", query_string=window | {"group": "label"}).get_json()
-    assert by_label["bucket_s"] == 3600
+    by_kind = api.get("/api/v1/counts", query_string=window | {"group": "kind"}).get_json()
+    assert by_kind["bucket_s"] == 3600 and by_kind["counts"] == "events (every kind and phase)"
     total = {}
-    for item in by_label["items"]:
+    for item in by_kind["items"]:
         total[item["key"]] = total.get(item["key"], 0) + item["count"]
-    assert total == {"person": 20, "car": 20, "bicycle": 20}
-    assert {item["bucket"] for item in by_label["items"]} <= {(BASE_TS // 3600 + h) * 3600 for h in range(4)}
-    first_hour = [i for i in by_label["items"] if i["bucket"] == (BASE_TS // 3600) * 3600]
+    assert total == {"line": 45, "zone": 15}
+    assert {item["bucket"] for item in by_kind["items"]} <= {(BASE_TS // 3600 + h) * 3600 for h in range(4)}
+    first_hour = [i for i in by_kind["items"] if i["bucket"] == (BASE_TS // 3600) * 3600]
     assert sum(i["count"] for i in first_hour) == sum(
         1 for s in range(60) if BASE_TS + s * 180 < (BASE_TS // 3600 + 1) * 3600)
 
@@ -98,6 +98,24 @@ def test_counts_per_label_line_and_zone_per_hour(api, filled):
                              "B->A": sum(1 for s in line_seqs if not s % 5)}
     zones = api.get("/api/v1/counts", query_string=window | {"group": "zone"}).get_json()["items"]
     assert sum(i["count"] for i in zones) == 15 and {i["key"] for i in zones} == {"crossing"}
+
+
+def test_label_counts_count_objects_not_events(api, filled):
+    """Per label the hub counts tracked objects (one ``object/start`` each), not every event they made."""
+    window = {"since": BASE_TS, "until": BASE_TS + 3 * 3600, "bucket": 3600}
+    before = api.get("/api/v1/counts", query_string=window | {"group": "label"}).get_json()
+    assert before["items"] == []  # 60 line and zone events, but no object was seen starting
+    seen = [event("cam-a", 100 + i, ts=BASE_TS + i * 60, kind="object", phase=phase, line=None,
+                  direction=None, label=label, track_id=i)
+            for i, (label, phase) in enumerate([("person", "start"), ("person", "end"), ("person", "start"),
+                                                ("car", "start"), ("car", "update")])]
+    store(filled, *[(TOPICS.events("cam-a"), e.to_bytes()) for e in seen])
+    after = api.get("/api/v1/counts", query_string=window | {"group": "label"}).get_json()
+    assert after["counts"] == "tracked objects (one per track)"
+    total = {}
+    for item in after["items"]:
+        total[item["key"]] = total.get(item["key"], 0) + item["count"]
+    assert total == {"person": 2, "car": 1}
 
 
 def test_csv_export_has_every_filtered_row(api, filled):
