@@ -87,7 +87,8 @@ def ingest(client_id: str | None, worker: int, share_group: str | None, session_
     if s.retention_days or s.snapshot_cap_mb:
         from cloud_hub.retention import Retention, RetentionThread
 
-        policy = Retention(engine, s.snapshot_dir or "", s.retention_days, s.snapshot_cap_mb)
+        policy = Retention(engine, s.snapshot_dir or "", s.retention_days, s.snapshot_cap_mb,
+                           future_s=s.ingest_ts_future_s)
         RetentionThread(policy, stop).start()
     try:
         wait_for_signal()
@@ -178,7 +179,8 @@ def retention_command(days: float | None) -> None:
 
     s = settings()
     policy = Retention(current_app.extensions["edgesight.engine"], s.snapshot_dir or "",
-                       days if days is not None else s.retention_days, s.snapshot_cap_mb)
+                       days if days is not None else s.retention_days, s.snapshot_cap_mb,
+                       future_s=s.ingest_ts_future_s)
     report = policy.run()
     click.echo(" ".join(f"{k}={v}" for k, v in report.items()))
 

@@ -1,6 +1,8 @@
 """Retention: old events, telemetry, dead letters and snapshots are deleted in small batches, and the
 snapshot directory is kept under its disk cap (oldest first). Small batches keep each transaction
-short so ingest and the dashboard never wait long behind a cleanup.
+short so ingest and the dashboard never wait long behind a cleanup. Events and telemetry stamped
+further ahead than ingest's ts window allows (rows from before that rule: ``ts: 1e12``) are deleted too,
+or they would outlive every cutoff.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ import logging
 import threading
 import time
 
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, delete, or_, select
 
 from cloud_hub.models import DeadLetter, Event, Snapshot, Telemetry
 from cloud_hub.snapshots import SnapshotStore
@@ -21,17 +23,21 @@ ORPHAN_GRACE_S = 3600  # a file may be written shortly before its row commits
 
 
 class Retention:
-    def __init__(self, engine: Engine, snapshot_dir: str, days: float | None, cap_mb: float | None):
+    def __init__(self, engine: Engine, snapshot_dir: str, days: float | None, cap_mb: float | None,
+                 future_s: float = 3600.0):
         self.engine = engine
+        self.future_s = future_s
         self.store = SnapshotStore(snapshot_dir)
         self.days = days
         self.cap_bytes = int(cap_mb * 1024 * 1024) if cap_mb else None
 
-    def _delete_older(self, model, column, cutoff: float) -> int:
+    def _delete_older(self, model, column, cutoff: float, ahead: float | None = None) -> int:
+        """Rows with ``column`` before ``cutoff`` (or, given ``ahead``, after it)."""
+        condition = column < cutoff if ahead is None else or_(column < cutoff, column > ahead)
         total = 0
         while True:
             with self.engine.begin() as conn:
-                ids = select(model.id).where(column < cutoff).limit(BATCH).scalar_subquery()
+                ids = select(model.id).where(condition).limit(BATCH).scalar_subquery()
                 deleted = conn.execute(delete(model).where(model.id.in_(ids))).rowcount
             total += deleted
             if deleted < BATCH:
@@ -95,12 +101,17 @@ class Retention:
 
     def run(self) -> dict[str, int]:
         report = {"events": 0, "telemetry": 0, "dead_letters": 0, "snapshots": 0, "snapshot_bytes": 0}
+        now = time.time()
+        ahead = now + self.future_s
         if self.days is not None:
-            cutoff = time.time() - self.days * 86400
-            report["events"] = self._delete_older(Event, Event.ts, cutoff)
-            report["telemetry"] = self._delete_older(Telemetry, Telemetry.ts, cutoff)
+            cutoff = now - self.days * 86400
+            report["events"] = self._delete_older(Event, Event.ts, cutoff, ahead)
+            report["telemetry"] = self._delete_older(Telemetry, Telemetry.ts, cutoff, ahead)
             report["dead_letters"] = self._delete_older(DeadLetter, DeadLetter.received_at, cutoff)
             report["snapshots"], report["snapshot_bytes"] = self.expire_snapshots(cutoff)
+        else:  # no age limit: only what no clock could have stamped
+            report["events"] = self._delete_older(Event, Event.ts, 0.0, ahead)
+            report["telemetry"] = self._delete_older(Telemetry, Telemetry.ts, 0.0, ahead)
         report["orphans"] = self.sweep_orphans() if self.store.root.exists() else 0
         capped, freed = self.enforce_cap()
         report["snapshots"] += capped

@@ -29,7 +29,10 @@ def timestamp_filter(ts: float | None) -> str:
     """UTC on the server; app.js rewrites it in the viewer's local time."""
     if ts is None:
         return "—"
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    try:
+        return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, ValueError, OSError):  # a row from before the ts window: show, never fail
+        return f"{ts!r} (out of range)"
 
 
 @bp.errorhandler(QueryError)
