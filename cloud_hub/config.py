@@ -91,6 +91,7 @@ def load_settings(
     """File (EDGESIGHT_CONFIG) < environment < ``overrides``; errors name their source."""
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
+    sources: dict[str, str] = {}  # field → where its value came from, for the error message
     path = env.get("EDGESIGHT_CONFIG")
     if path:
         try:
@@ -100,20 +101,30 @@ def load_settings(
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: expected a mapping of settings")
         values.update(loaded)
+        sources.update({str(k): path for k in loaded})
     for field, variable in FALLBACKS.items():
         if env.get(variable):
             values[field] = env[variable]
+            sources[field] = f"environment {variable}"
     for variable, field in ENVIRONMENT.items():
         if env.get(variable):
             values[field] = env[variable]
+            sources[field] = f"environment {variable}"
     values.update(overrides or {})
+    sources.update({k: "overrides" for k in overrides or {}})
     try:
         return HubSettings.model_validate(values)
     except ValidationError as exc:
-        first = exc.errors()[0]
+        first = exc.errors(include_url=False)[0]
         loc = ".".join(str(p) for p in first["loc"])
-        source = path or "environment"
-        raise ConfigError(f"{source}: {loc}: {first['msg']}") from None
+        message = first["msg"].removeprefix("Value error, ")
+        if not loc:  # a rule across fields: name the fields it involves
+            fields = [f for f in HubSettings.model_fields if f in message]
+            loc = ", ".join(fields) or "settings"
+            source = "; ".join(f"{f} from {sources.get(f, 'defaults')}" for f in fields) or "settings"
+        else:
+            source = sources.get(loc.split(".")[0], path or "environment")
+        raise ConfigError(f"{source}: {loc}: {message}") from None
 
 
 def default_database_url(instance_path: str | Path) -> str:

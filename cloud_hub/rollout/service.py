@@ -115,7 +115,7 @@ class RolloutService:
         with Session(self.engine) as db:
             self._grants = self.controller.grants(db)
         self.chunks.start()
-        self.client.reconnect_delay_set(0.2, 10)
+        self.client.reconnect_delay_set(1, 10)  # min >= 1 s: a broker restart is not hammered
         self.client.connect_async(self.address.host, self.address.port, 30)
         self.client.loop_start()
         self.supervisor.watch("rollout-mqtt", self._network_alive, self.client.loop_start)

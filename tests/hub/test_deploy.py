@@ -71,3 +71,12 @@ def test_systemd_units_run_the_console_script():
     ingest = (REPO / "deploy/hub/cloud-hub-ingest@.service").read_text()
     assert "cloud_hub.wsgi:app" in web and "db upgrade" in web
     assert "cloud-hub ingest --worker %i --share hub --client-id edgesight-ingest-%H-%i" in ingest
+
+
+def test_the_default_broker_is_not_anonymous_on_every_interface():
+    """Before: compose published the anonymous broker as "1883:1883" (all interfaces)."""
+    services = load_compose()["services"]
+    conf = (REPO / services["mosquitto"]["volumes"][0].split(":")[0]).read_text()
+    anonymous = any(line.split() == ["allow_anonymous", "true"] for line in conf.splitlines())
+    for port in services["mosquitto"].get("ports", []):
+        assert not anonymous or str(port).startswith("127.0.0.1:"), port
