@@ -81,8 +81,15 @@ def check(config: AgentConfig) -> int:
         print(
             f"{prefix} model ok ({model.ref}, decoder {model.manifest.decoder.type}, "
             f"providers {model.session.get_providers()}, int8 kernels "
-            f"{'u8 x u8 (exact on this CPU without VNNI, slower)' if precise else 'u8 x s8'})"
+            f"{'u8 x u8 (exact on this CPU without VNNI, slower)' if precise else 'u8 x s8'}, "
+            f"runs {model.variant})"
         )
+        if model.int8_exact_mode:
+            print(
+                f"{prefix} note: this int8 model runs in the slower exact mode here; its fp32 variant "
+                f"({model.ref}+fp32, if registered) may be faster — `python -m firmware_models evaluate` "
+                "measures both"
+            )
         if frame is not None:
             started = time.perf_counter()
             found = model.detect(frame.image)

@@ -180,3 +180,18 @@ def test_import_refuses_a_model_whose_outputs_fit_no_decoder(
     )
     assert main(["import", str(tmp_path / "odd5.onnx"), "--out", str(tmp_path / "out")]) == 1
     assert "no decoder fits outputs" in capsys.readouterr().err
+
+
+def test_every_option_of_the_byom_commands_has_help_text() -> None:
+    import argparse
+
+    from firmware_models.cli import parser
+
+    sub = next(a for a in parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for command in ("import", "quantize", "evaluate", "detect"):
+        missing = [
+            a.dest
+            for a in sub.choices[command]._actions
+            if not isinstance(a, argparse._HelpAction) and not (a.help or "").strip()
+        ]
+        assert missing == [], (command, missing)
