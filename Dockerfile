@@ -9,6 +9,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY shared ./shared
+COPY model_runtime ./model_runtime
 COPY cloud_hub ./cloud_hub
 RUN pip install '.[hub]' \
     && useradd --system --uid 10001 --home-dir /var/lib/edgesight edgesight \

@@ -56,6 +56,19 @@ def test_dockerfile_installs_the_hub_and_runs_as_a_user():
     assert "\nUSER " in dockerfile
     for path in ("shared", "cloud_hub", "pyproject.toml"):
         assert path in dockerfile and (REPO / path).exists()
+    # Every first-party package the hub imports (model_runtime validates models) is in the image.
+    import ast
+
+    first_party = {p.name for p in REPO.iterdir() if (p / "__init__.py").exists()} - {"tests", "benchmarks"}
+    imported: set[str] = set()
+    for module in (REPO / "cloud_hub").rglob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module.split(".")[0])
+            elif isinstance(node, ast.Import):
+                imported.update(a.name.split(".")[0] for a in node.names)
+    for package in sorted(imported & first_party):
+        assert f"COPY {package} ./{package}" in dockerfile, package
 
 
 def test_example_settings_file_is_valid():
