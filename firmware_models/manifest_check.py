@@ -12,7 +12,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from shared.int8_precision import ort_session_config
+from model_runtime.session import open_session
 from shared.manifest import (
     DecoderType,
     ManifestError,
@@ -40,10 +40,7 @@ def _load_session(model_path: Path) -> tuple[ort.InferenceSession | None, list[s
         return None, [f"model {model_path.name}: not a readable ONNX file ({exc.__class__.__name__}: {exc})"]
     stripped = strip_initializer_inputs(model)
     try:
-        opts = ort.SessionOptions()
-        for key, value in ort_session_config().items():  # as the agent runs it
-            opts.add_session_config_entry(key, value)
-        sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+        sess = open_session(model.SerializeToString())  # as the agent runs it
     except Exception as exc:  # noqa: BLE001
         return None, [f"model {model_path.name}: onnxruntime cannot load it: {exc}"]
     return sess, (

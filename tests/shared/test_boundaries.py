@@ -88,3 +88,14 @@ def test_the_hub_validates_models_without_opencv() -> None:
     code = "import sys; import cloud_hub.rollout.validate; print('cv2' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_one_place_builds_onnxruntime_sessions() -> None:
+    """Providers, threads and the int8 precision mode are set in model_runtime/session.py only."""
+    builders = sorted(
+        str(path.relative_to(REPO))
+        for package in ("edge_agent", "cloud_hub", "firmware_models", "model_runtime", "benchmarks", "shared")
+        for path in (REPO / package).rglob("*.py")
+        if "InferenceSession(" in path.read_text() or "SessionOptions()" in path.read_text()
+    )
+    assert builders == ["model_runtime/session.py"]
