@@ -85,9 +85,12 @@ class Cluster:
     def start_broker(self) -> None:
         self.broker.start()
 
-    def kill_broker(self) -> None:
+    def kill_broker(self, forget: bool = False) -> None:
+        """SIGKILL; with ``forget`` its persistence file goes too (a new disk, a broker that forgot all)."""
         self.broker.stop(kill=True)
         self.broker_kills += 1
+        if forget:
+            (self.broker.workdir / "mosquitto.db").unlink(missing_ok=True)
 
     def partition(self, seconds: float) -> None:
         """Freeze the broker: sockets stay open, nothing moves (a network partition, seen from both)."""

@@ -82,6 +82,29 @@ def test_backlog_held_for_a_stopped_ingest_survives_a_broker_kill9(cluster_facto
     exactly_once(cluster, 3000)
 
 
+def test_a_broker_that_forgets_everything(cluster_factory, tmp_path):
+    """Killed and started again without its persistence file: every session, subscription and queued
+    message is gone, also ingest's. The devices see no session of theirs and publish again all that the
+    hub has not confirmed; what lands before ingest is subscribed again is resent after the ack timeout."""
+    cluster = cluster_factory(f"sqlite:///{tmp_path / 'hub.db'}")
+    cluster.start_broker()
+    cluster.start_worker(0)
+    time.sleep(1.5)
+    cluster.kill_worker(0)
+    for k in range(2):
+        cluster.add_device(f"chaos-{k + 1}", 1500, rate=1000)
+    time.sleep(3.0)  # made and PUBACK'd, waiting in the broker for ingest
+    cluster.kill_broker(forget=True)
+    assert not (cluster.broker.workdir / "mosquitto.db").exists()
+    cluster.start_broker()
+    cluster.start_worker(0)
+    time.sleep(2.0)
+    cluster.kill_broker(forget=True)  # once more while the stream is being stored
+    cluster.start_broker()
+    assert cluster.wait_devices(90)
+    exactly_once(cluster, 3000)
+
+
 def test_ingest_sigkill_loop(cluster_factory, tmp_path):
     cluster = cluster_factory(f"sqlite:///{tmp_path / 'hub.db'}")
     cluster.start_broker()
