@@ -17,7 +17,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from cloud_hub.models import ApiToken, LoginFailure, User
+from cloud_hub.models import ApiToken, LoginFailure, User, WebSession
 
 ROLES = ("admin", "viewer")
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
@@ -118,20 +118,63 @@ def tokens_of(db: Session, user: User) -> list[ApiToken]:
 
 
 class LoginRateLimit:
-    """At most ``limit`` failed logins per client per minute, counted in the database so that every
-    gunicorn worker sees the same count."""
+    """At most ``limit`` login attempts evaluated per client per minute, counted in the database so every
+    gunicorn worker sees the same count.
+
+    An attempt is *reserved* (a committed row) before its password is checked, then counted: the k-th
+    reservation to commit sees at least k rows, so however many requests race, at most ``limit`` of
+    them are evaluated (counting first and recording the failure after the slow scrypt let 33 of 40
+    parallel attempts through). A successful login gives its reservation back.
+    """
 
     def __init__(self, limit: int):
         self.limit = limit
 
-    def blocked(self, db: Session, client: str) -> bool:
-        since = time.time() - RATE_WINDOW_S
-        failures = db.scalar(select(func.count()).select_from(LoginFailure)
-                             .where(LoginFailure.client == client, LoginFailure.at > since))
-        return int(failures or 0) >= self.limit
-
-    def record_failure(self, db: Session, client: str) -> None:
+    def reserve(self, db: Session, client: str) -> int | None:
+        """The reservation's id when this attempt may be evaluated, None when the client is over the limit."""
         now = time.time()
-        db.add(LoginFailure(client=client[:128], at=now))
+        row = LoginFailure(client=client[:128], at=now)
+        db.add(row)
         db.execute(delete(LoginFailure).where(LoginFailure.at < now - 10 * RATE_WINDOW_S))
         db.commit()
+        seen = db.scalar(select(func.count()).select_from(LoginFailure)
+                         .where(LoginFailure.client == client[:128], LoginFailure.at > now - RATE_WINDOW_S))
+        return row.id if int(seen or 0) <= self.limit else None
+
+    def release(self, db: Session, reservation: int) -> None:
+        """A successful login does not count against the client."""
+        db.execute(delete(LoginFailure).where(LoginFailure.id == reservation))
+        db.commit()
+
+
+def open_session(db: Session, user: User) -> str:
+    """A server-side session row; the signed cookie carries only its id (and the user's)."""
+    sid = secrets.token_urlsafe(32)
+    db.add(WebSession(id=sid, user_id=user.id, created_at=time.time()))
+    db.commit()
+    return sid
+
+
+def session_valid(db: Session, sid: str | None, user_id: int) -> bool:
+    if not sid:
+        return False
+    row = db.get(WebSession, sid)
+    return row is not None and row.user_id == user_id
+
+
+def close_session(db: Session, sid: str | None) -> None:
+    if sid:
+        db.execute(delete(WebSession).where(WebSession.id == sid))
+        db.commit()
+
+
+def change_password(db: Session, user: User, current: str, new: str) -> None:
+    """Checks the current password, sets the new one and ends every session of the user (a stolen
+    cookie dies with the old password); the caller opens a fresh session for the browser in hand."""
+    if not check_password_hash(user.password_hash, current):
+        raise AuthError("current password is wrong")
+    if len(new) < MIN_PASSWORD_LENGTH:
+        raise AuthError(f"password: at least {MIN_PASSWORD_LENGTH} characters")
+    user.password_hash = hash_password(new)
+    db.execute(delete(WebSession).where(WebSession.user_id == user.id))
+    db.commit()

@@ -78,9 +78,13 @@ def load_user_and_guard():
         return None
     user_id = session.get("user_id")
     if user_id is not None:
-        user = database.session().get(User, user_id)
+        db = database.session()
+        user = db.get(User, user_id)
         fresh = session.get("login_at", 0) > time.time() - SESSION_LIFETIME_S
-        if user is not None and not user.disabled and fresh:
+        # The cookie alone proves nothing: its session row must still exist (logout, a password
+        # change or an admin removes it server-side).
+        if user is not None and not user.disabled and fresh and auth.session_valid(db, session.get("sid"),
+                                                                                    user.id):
             g.user, g.auth = user, "session"
         else:
             session.clear()
@@ -126,26 +130,47 @@ def login():
         return render_template("login.html", no_users=auth.user_count(db) == 0)
     limiter = auth.LoginRateLimit(database.settings().login_attempts_per_minute)
     client = _client_address()
-    if limiter.blocked(db, client):
+    reservation = limiter.reserve(db, client)
+    if reservation is None:
         return render_template("login.html", error="Too many failed logins; wait a minute."), 429
     user = auth.authenticate(db, request.form.get("username", ""), request.form.get("password", ""))
     if user is None:
-        limiter.record_failure(db, client)
         return render_template("login.html", error="Wrong username or password."), 401
+    limiter.release(db, reservation)
+    _start_session(user)
+    return redirect(_safe_next(request.args.get("next")))
+
+
+def _start_session(user: User) -> None:
     # Rotate: nothing from the anonymous session (including its CSRF token) survives the login.
     session.clear()
     session.permanent = True
     session["user_id"] = user.id
     session["login_at"] = time.time()
-    session["sid"] = secrets.token_urlsafe(16)
+    session["sid"] = auth.open_session(database.session(), user)
     session["csrf"] = secrets.token_urlsafe(32)
-    return redirect(_safe_next(request.args.get("next")))
 
 
 @bp.post("/logout")
 def logout():
+    auth.close_session(database.session(), session.get("sid"))
     session.clear()
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+def password():
+    if request.method == "POST":
+        db = database.session()
+        try:
+            auth.change_password(db, g.user, request.form.get("current", ""), request.form.get("new", ""))
+        except auth.AuthError as exc:
+            flash(str(exc))
+            return render_template("password.html"), 400
+        _start_session(g.user)  # every other session of this user is gone
+        flash("Password changed; every other session is signed out.")
+        return redirect(url_for("auth.password"))
+    return render_template("password.html")
 
 
 @bp.route("/account/tokens", methods=["GET", "POST"])
