@@ -105,6 +105,19 @@ def broker_auth_init(dynsec_file: Path, env_file: Path, internal_url: str, prefi
     click.echo(f"hub credentials: {env_file} (EDGESIGHT_MQTT_INGEST_URL, _CONTROL_URL, _ADMIN_URL)")
 
 
+@broker_auth_group.command(
+    "sync-acls", help="Add the ACLs a broker set up by an older hub lacks (idempotent; needs the admin URL)."
+)
+@with_appcontext
+def broker_auth_sync_acls() -> None:
+    with _registry() as registry:
+        if registry.broker is None:
+            raise click.ClickException("no EDGESIGHT_MQTT_ADMIN_URL: this hub does not manage the broker")
+        active = [c.device_id for c in registry.list() if not c.revoked_at]
+        added = registry.broker.sync_acls(registry.topics, active)  # type: ignore[attr-defined]
+    click.echo(f"{added} ACL(s) added for {len(active)} device(s) and the hub's roles")
+
+
 # -------------------------------------------------------------------------------------------- devices
 @click.group("devices", help="Provision device credentials (add, rotate, revoke, list).")
 def devices_group() -> None:

@@ -19,7 +19,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from shared.topics import Topics, validate_device_id
 
-from .acl import device_acls, device_role_name
+from .acl import AclRule, device_acls, device_role_name, service_roles
 from .endpoint import BrokerEndpoint
 
 REQUEST_TOPIC = "$CONTROL/dynamic-security/v1"
@@ -166,6 +166,25 @@ class DynsecAdmin:
         except DynsecError:
             self.execute([{"command": "deleteRole", "rolename": role}], allow_errors={"Role not found"})
             raise
+
+    def ensure_acls(self, rolename: str, rules: Iterable[AclRule]) -> int:
+        """Add the rules a role lacks (kept ones stay as they are); returns how many were added."""
+        added = 0
+        for rule in rules:
+            answer = self.execute(
+                [{"command": "addRoleACL", "rolename": rolename, **rule.to_dynsec()}],
+                allow_errors={"ACL with this topic already exists"},
+            )[0]
+            added += 0 if answer.get("error") else 1
+        return added
+
+    def sync_acls(self, topics: Topics, device_ids: Iterable[str]) -> int:
+        """Bring roles made by an older hub up to today's contract (e.g. the ``acks`` topic of issue 21:
+        ingest may publish it, each device may read its own). Idempotent."""
+        added = sum(self.ensure_acls(name, rules) for name, rules in service_roles(topics).items())
+        for device_id in device_ids:
+            added += self.ensure_acls(device_role_name(device_id), device_acls(topics, device_id))
+        return added
 
     def set_password(self, device_id: str, password: str) -> None:
         self.execute([{"command": "setClientPassword", "username": device_id, "password": password}])
