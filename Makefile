@@ -11,7 +11,14 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[all]'
-	touch $(STAMP)
+	touch $(STAMP) $(DEMO_STAMP)
+
+# The demo needs only its own extra (no torch, no browser); an installed `all` covers it too.
+DEMO_STAMP := $(VENV)/.installed-demo
+$(DEMO_STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -e '.[demo]'
+	touch $(DEMO_STAMP)
 
 venv: $(STAMP)
 
@@ -19,7 +26,8 @@ venv: $(STAMP)
 system-deps:
 	@bash deploy/install-system-deps.sh
 
-demo: system-deps $(STAMP)
+## No system packages and no root: the demo's broker is embedded, its database is SQLite.
+demo: $(DEMO_STAMP)
 	$(PY) -m deploy.demo
 
 test: system-deps $(STAMP) mcu

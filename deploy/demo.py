@@ -8,8 +8,11 @@ prints the dashboard URL; Ctrl-C stops everything in reverse order.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
+import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,6 +25,8 @@ REPO = Path(__file__).resolve().parents[1]
 VAR = Path(os.environ.get("EDGESIGHT_DEMO_DIR", REPO / "var" / "demo"))
 BIN = Path(sys.executable).parent
 WEB_PORT = int(os.environ.get("EDGESIGHT_DEMO_PORT", "8000"))
+NEXT_VERSION = "2.2.0"  # the version docs/rollout.md rolls out
+GROUPS = {"demo-street": "street", "demo-lobby": "street"}  # docs/rollout.md: --target group:street
 
 
 def port_free(port: int) -> bool:
@@ -100,6 +105,9 @@ cameras:
   path: {outbox}
 telemetry:
   interval_s: 5
+preview:
+  enabled: true
+  interval_s: 2
 updater:
   store_dir: {store}
   hub_public_key: {public_key}
@@ -121,12 +129,12 @@ class Demo:
         print(f"  started {name:<10} pid {proc.pid}  log {VAR / (name + '.log')}")
         return proc
 
-    def hub(self, *args: str, stdin: str | None = None) -> str:
+    def hub(self, *args: str, stdin: str | None = None, check: bool = True) -> str:
         done = subprocess.run(
             [str(BIN / "cloud-hub"), *args], cwd=REPO, env=self.env, input=stdin,
             capture_output=True, text=True,
         )
-        if done.returncode != 0:
+        if done.returncode != 0 and check:
             raise SystemExit(f"demo: cloud-hub {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
         return done.stdout.strip()
 
@@ -150,7 +158,22 @@ class Demo:
         reference = REPO / "firmware_models" / "reference" / "fomo-street"
         manifest = reference / "manifest.json"
         self.hub("models", "add", str(reference / "model.onnx"), "--manifest", str(manifest))
+        # A second version to roll out, so docs/rollout.md can be followed word for word.
+        newer = VAR / "models" / f"fomo-street-{NEXT_VERSION}"
+        newer.mkdir(parents=True, exist_ok=True)
+        for item in reference.iterdir():
+            if item.is_file() and item.name != "manifest.json":
+                shutil.copy2(item, newer / item.name)
+        data = json.loads(manifest.read_text())
+        data["version"] = NEXT_VERSION
+        (newer / "manifest.json").write_text(json.dumps(data, indent=2))
+        self.hub("models", "add", str(newer / "model.onnx"), "--manifest", str(newer / "manifest.json"))
         return public_key
+
+    def enrol(self, device_id: str, group: str) -> None:
+        """Agents in rollout groups (``--target group:street``). The embedded broker trusts its machine, so
+        the printed secret is not needed here; on a real broker it goes in the agent's config."""
+        self.hub("devices", "add", device_id, "--group", group, check=False)
 
     def run(self) -> None:
         print("edgesight demo: starting the hub, a broker and two edge agents")
@@ -187,11 +210,18 @@ class Demo:
                     public_key=public_key,
                 )
             )
+            self.enrol(device_id, GROUPS[device_id])
             self.spawn(device_id, str(BIN / "edge-agent"), "run", "--config", str(config))
+        exports = " ".join(f"{k}={shlex.quote(self.env[k])}" for k in
+                           ("EDGESIGHT_DATABASE_URL", "EDGESIGHT_INSTANCE_PATH", "EDGESIGHT_MQTT_URL"))
         print(
             f"\n  Dashboard:  {url}/   (log in as admin / {password})"
-            f"\n  Rollouts:   {url}/rollouts   (fomo-street is in the registry; the agents run updaters)"
+            f"\n  Broker:     {self.env['EDGESIGHT_MQTT_URL']}   (agents: mqtt.url in their YAML)"
+            f"\n  Rollouts:   {url}/rollouts   (fomo-street 2.1.1 runs, {NEXT_VERSION} is registered; "
+            "both agents in group street)"
             f"\n  Events API: curl -H 'Authorization: Bearer {token}' {url}/api/v1/events"
+            "\n\n  To run cloud-hub commands against this demo (devices, rollout, …), in another shell:"
+            f"\n  export {exports}"
             "\n\nCtrl-C stops everything.",
             flush=True,
         )

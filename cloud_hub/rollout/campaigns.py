@@ -70,6 +70,15 @@ def resolve_target(db: Session, target: Target) -> list[str]:
     return sorted(r.device_id for r in rows if wanted & set(r.tags or []))
 
 
+def by_readiness(db: Session, device_ids: list[str]) -> tuple[list[str], list[str]]:
+    """Online devices first (the canary must be able to answer), then ones seen before, then the
+    never-seen; returns the order and the never-seen ids (a campaign waits for them: say so)."""
+    known = dict(db.execute(select(Device.id, Device.state).where(Device.id.in_(device_ids))).all())
+    rank = {d: 0 if known.get(d) == "online" else 1 if d in known else 2 for d in device_ids}
+    ordered = sorted(device_ids, key=lambda d: (rank[d], d))
+    return ordered, [d for d in ordered if rank[d] == 2]
+
+
 def parse_percentages(text: str) -> list[float]:
     try:
         values = [float(p.strip().rstrip("%")) / 100.0 for p in text.split(",") if p.strip()]
@@ -144,6 +153,7 @@ def create(
     device_ids = devices if devices is not None else resolve_target(db, Target.parse(target_text))
     if not device_ids:
         raise CampaignError(f"target {target_text!r} matches no device")
+    device_ids, _never_seen = by_readiness(db, list(device_ids))
     waves = waves or [1.0]
     campaign_id = "c-" + secrets.token_hex(5)
     now = time.time()

@@ -149,7 +149,12 @@ def rollout_create(
             waves_plan.setdefault(row.wave, []).append(row.device_id)
         click.echo(f"campaign {campaign.id}: {model.ref} → {target} ({campaign.phase})")
         for wave, members in waves_plan.items():
-            click.echo(f"  wave {wave}: {len(members)} device(s)")
+            click.echo(f"  wave {wave}: {len(members)} device(s): {', '.join(members)}")
+        _, never_seen = c.by_readiness(db, [d for m in waves_plan.values() for d in m])
+        if never_seen:
+            click.echo(f"warning: {len(never_seen)} target device(s) never connected to the hub: "
+                       f"{', '.join(never_seen)} — the campaign waits for them (they get the offer when "
+                       "they first connect)", err=True)
 
 
 def _action(fn, campaign_id: str, *args) -> None:

@@ -122,6 +122,10 @@ def create():
     except (LookupError, KeyError, ValueError, c.CampaignError) as exc:
         flash(f"Campaign not created: {exc}")
         return redirect(url_for("rollout.index"))
+    _, never_seen = c.by_readiness(db, [d.device_id for d in c.devices_of(db, new.id)])
+    if never_seen:
+        flash(f"Warning: {len(never_seen)} target device(s) never connected: {', '.join(never_seen)}. "
+              "The campaign waits for them.")
     return redirect(url_for("rollout.campaign", campaign_id=new.id))
 
 

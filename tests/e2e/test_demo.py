@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -63,6 +64,9 @@ def test_demo_shows_events_within_60_seconds(demo: subprocess.Popen, browser) ->
     url = re.search(r"Dashboard:\s+(http://\S+?)/?\s", banner).group(1)
     password = re.search(r"admin / (\S+)\)", banner).group(1)
     token = re.search(r"Bearer (\S+)'", banner).group(1)
+    broker = re.search(r"Broker:\s+(mqtt://127\.0\.0\.1:\d+)", banner).group(1)
+    exports = re.search(r"export (.+)", banner).group(1)
+    assert f"EDGESIGHT_MQTT_URL={broker}" in exports and "EDGESIGHT_DATABASE_URL=sqlite:///" in exports
 
     items: list[dict] = []
     ready = time.monotonic()
@@ -80,9 +84,30 @@ def test_demo_shows_events_within_60_seconds(demo: subprocess.Popen, browser) ->
     browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
     WebDriverWait(browser, 30).until(lambda b: "demo-street" in b.find_element(By.ID, "devices").text)
     WebDriverWait(browser, 30).until(lambda b: b.find_elements(By.CSS_SELECTOR, "tr[data-event-id]"))
+    # The camera is visible: each agent's latest frame on its fleet card.
+    WebDriverWait(browser, 30).until(lambda b: b.execute_script(
+        "const i = document.querySelector('[data-device-id=\"demo-street\"] figure.frame img');"
+        "return i !== null && i.complete && i.naturalWidth > 0"))
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "demo-dashboard.png"))
     print(f"demo: events on the dashboard {time.monotonic() - started:.1f}s after start")
+
+    # docs/rollout.md word for word: the export line, then its rollout create command.
+    env = dict(os.environ) | dict(pair.split("=", 1) for pair in shlex.split(exports))
+    cli = str(Path(sys.executable).parent / "cloud-hub")
+    doc = (REPO / "docs" / "rollout.md").read_text()
+    command = re.search(r"(cloud-hub rollout create --model \S+ --target group:street \\\n.*)", doc).group(1)
+    args = shlex.split(command.replace("\\\n", " "), comments=True)  # as a shell reads it
+    created = subprocess.run([cli, *args[1:]], env=env, capture_output=True, text=True, cwd=REPO)
+    assert created.returncode == 0, created.stderr
+    waves = re.findall(r"wave (\d): 1 device\(s\): (\S+)", created.stdout)
+    assert [w for w, _ in waves] == ["0", "1"]  # a canary, then the rest
+    deadline = time.monotonic() + 90
+    listed = ""
+    while time.monotonic() < deadline and "completed  2/2" not in listed:
+        listed = subprocess.run([cli, "rollout", "list"], env=env, capture_output=True, text=True).stdout
+        time.sleep(2)
+    assert "fomo-street@2.2.0" in listed and "completed  2/2" in listed, listed
 
     demo.send_signal(signal.SIGINT)  # what Ctrl-C sends
     assert demo.wait(30) == 0
