@@ -17,6 +17,7 @@ import time
 
 from edge_agent import __version__
 from edge_agent.config import AgentConfig, ConfigError, load_config
+from edge_agent.preflight import check_broker, check_outbox
 from edge_agent.sources import SourceEnded, SourceError, SourceLost, create_source
 from model_runtime import ModelLoadError, ModelRuntime
 from shared import cpu_features
@@ -95,6 +96,13 @@ def check(config: AgentConfig) -> int:
             found = model.detect(frame.image)
             ms = (time.perf_counter() - started) * 1000
             print(f"{prefix} inference ok ({ms:.1f} ms, {len(found)} detection(s) on the first frame)")
+    problem = check_outbox(config)
+    print(f"outbox FAILED: {problem}" if problem else f"outbox ok ({config.outbox.path.parent} is writable)")
+    failures += bool(problem)
+    problem = check_broker(config)
+    accepted = f"broker ok ({config.mqtt.url} accepted {config.device.id})"
+    print(f"broker FAILED: {problem}" if problem else accepted)
+    failures += bool(problem)
     print("check passed" if not failures else f"check FAILED ({failures} problem(s))")
     return 0 if not failures else EXIT_RUNTIME
 

@@ -85,9 +85,12 @@ def test_a_missing_usb_camera_is_a_clear_error_and_the_capture_keeps_retrying():
     assert not thread.is_alive()
 
 
-def write(tmp_path: Path, model: Path, clip: Path) -> Path:
+def write(tmp_path: Path, model: Path, clip: Path, broker: str = "mqtt://127.0.0.1:1",
+          outbox: Path | None = None) -> Path:
     data = {
         "device": {"id": "cam-chk"},
+        "mqtt": {"url": broker},
+        "outbox": {"path": str(outbox or tmp_path / "outbox" / "outbox.db")},
         "cameras": [{"name": "front", "source": str(clip), "model": {"path": str(model)}}],
     }
     path = tmp_path / "agent.yaml"
@@ -96,16 +99,30 @@ def write(tmp_path: Path, model: Path, clip: Path) -> Path:
 
 
 def test_check_command_opens_source_loads_model_and_infers(
-    tmp_path: Path, red_model: Path, red_clip: Path, capsys
+    tmp_path: Path, red_model: Path, red_clip: Path, capsys, mosquitto
 ):
-    assert main(["check", "--config", str(write(tmp_path, red_model, red_clip))]) == 0
+    assert main(["check", "--config", str(write(tmp_path, red_model, red_clip, mosquitto.url))]) == 0
     out = capsys.readouterr().out
     assert "source ok" in out and "model ok (red-fomo@1.0.0" in out and "inference ok" in out
+    assert f"broker ok ({mosquitto.url} accepted cam-chk)" in out and "outbox ok" in out
     precise = ort_session_config()[PRECISION_KEY] == "1"
     assert ("int8 kernels u8 x u8" in out) is precise and ("int8 kernels u8 x s8" in out) is not precise
     cpu = cpu_features.current()
     assert f"cpu: {platform.machine().lower()}, int8 features: " in out
     assert all(name in out.split("cpu: ", 1)[1].splitlines()[0] for name in cpu.int8)
+
+
+def test_check_fails_on_an_unreachable_broker_and_an_unwritable_outbox(
+    tmp_path: Path, red_model: Path, red_clip: Path, capsys
+):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the outbox directory should be")
+    config = write(tmp_path, red_model, red_clip, "mqtt://127.0.0.1:1", blocker / "outbox.db")
+    assert main(["check", "--config", str(config)]) == EXIT_RUNTIME
+    out = capsys.readouterr().out
+    assert "outbox FAILED: outbox directory" in out and "not writable" in out
+    assert "broker FAILED: cannot reach mqtt://127.0.0.1:1" in out
+    assert "check FAILED (2 problem(s))" in out and "check passed" not in out
 
 
 def test_check_command_refuses_a_corrupt_model(tmp_path: Path, red_model: Path, red_clip: Path, capsys):
