@@ -21,7 +21,12 @@ class PublishError(RuntimeError):
     """The broker did not take the message; the text says why."""
 
 
-def publish_retained(mqtt_url: str, topic: str, payload: bytes, *, ca_file: str | None = None,
+def connect_check(mqtt_url: str, *, ca_file: str | None = None, timeout: float = 5.0) -> None:
+    """Connect and leave; raises PublishError with the reason when the broker does not accept us."""
+    publish_retained(mqtt_url, None, b"", ca_file=ca_file, timeout=timeout)
+
+
+def publish_retained(mqtt_url: str, topic: str | None, payload: bytes, *, ca_file: str | None = None,
                      timeout: float = 5.0) -> None:
     address = parse_mqtt_url(mqtt_url)
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"edgesight-web-{uuid.uuid4().hex[:10]}")
@@ -47,6 +52,8 @@ def publish_retained(mqtt_url: str, topic: str, payload: bytes, *, ca_file: str 
         if not connected.wait(timeout) or refused:
             raise PublishError(f"broker {address.host}:{address.port} refused the hub: "
                                f"{refused[0] if refused else 'no answer'}")
+        if topic is None:
+            return
         info = client.publish(topic, payload, qos=QOS_RELIABLE, retain=True)
         info.wait_for_publish(timeout)
         if not info.is_published():

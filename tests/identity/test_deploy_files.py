@@ -45,3 +45,24 @@ def test_health_check_tells_a_running_secure_broker_from_none(secure_broker):
     assert subprocess.run(["sh", "-c", on_port], timeout=10).returncode == 0
     secure_broker.stop()
     assert subprocess.run(["sh", "-c", on_port], timeout=10).returncode != 0
+
+
+def test_every_service_talking_to_the_locked_broker_logs_in_and_has_a_health_check():
+    services = _override()["services"]
+    for name, variable in (("web", "EDGESIGHT_MQTT_CONTROL_URL"), ("ingest", "EDGESIGHT_MQTT_INGEST_URL"),
+                           ("rollout", "EDGESIGHT_MQTT_CONTROL_URL")):
+        assert variable in services[name]["environment"]["EDGESIGHT_MQTT_URL"], name
+    base = yaml.load((REPO / "compose.yaml").read_text(), Loader=_ComposeLoader)["services"]
+    for name in ("web", "ingest", "rollout", "mosquitto"):
+        assert "healthcheck" in base[name] or "healthcheck" in services.get(name, {}), name
+
+
+def test_the_rollout_health_check_tells_a_broker_that_accepts_it_from_one_that_does_not(mosquitto):
+    import os
+    import sys
+
+    check = [sys.executable, "-m", "cloud_hub.mqtt_health"]
+    env = dict(os.environ, EDGESIGHT_MQTT_URL=mosquitto.url)
+    assert subprocess.run(check, env=env, cwd=REPO, timeout=20).returncode == 0
+    env["EDGESIGHT_MQTT_URL"] = "mqtt://127.0.0.1:1"
+    assert subprocess.run(check, env=env, cwd=REPO, timeout=20, capture_output=True).returncode == 1
