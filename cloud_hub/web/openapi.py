@@ -227,6 +227,8 @@ OPERATIONS = [
     Operation("get", "/users", "Users (admin)", UserList, admin=True),
     Operation("post", "/users", "Create a user (admin)", UserOut, 201, body=NewUser, admin=True),
     Operation("get", "/openapi.json", "This document", None),
+    Operation("get", "/docs", "This document as a page (linked from the dashboard's nav)", None,
+              media="text/html"),
 ]
 
 MODELS = [Error, EventPage, DeviceList, DeviceOut, DevicePatch, Counts, TelemetryList, Me, UserList, UserOut,
@@ -278,6 +280,14 @@ def document() -> dict[str, Any]:
 
 
 bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
+
+
+@bp.get("/docs")
+def docs_page():
+    """The same document rendered as a page (server-side, no third-party viewer), linked from the nav."""
+    from flask import render_template
+
+    return render_template("api_docs.html", doc=document())
 
 
 @bp.get("/openapi.json")
