@@ -36,6 +36,16 @@ FOMO_LIMIT = (
 PER_CLASS_GOAL = 0.90
 
 
+def _weight_bits(q: dict[str, Any]) -> str:
+    if q.get("reduce_range"):
+        return "Weights in 7 bits (`reduce_range` true)."
+    return "Weights in the full 8 bits (`reduce_range` false)."
+
+
+def _cross_arch(q: dict[str, Any]) -> str:
+    return f"\nAcross CPUs: {q['cross_arch']}." if q.get("cross_arch") else ""
+
+
 def render_card(manifest: ModelManifest, report: dict[str, Any]) -> str:
     spec, dec, q = manifest.input, manifest.decoder, manifest.quantization
     goals = ", ".join(f"{k} {'met' if v else 'NOT met'}" for k, v in report.get("goals", {}).items())
@@ -98,6 +108,7 @@ activations {q.get("activation_type")}, weights {q.get("weight_type")},
 {q.get("calibrate_method")} calibration on {q.get("calibration_frames")} frames from
 {q.get("calibration_source")}, after `{q.get("pre_process")}`.
 Kept in float: {q.get("float_nodes") or "nothing"}.
+{_weight_bits(q)}{_cross_arch(q)}
 
 ## Training
 Adam + cross-entropy, {build.get("epochs", "?")} epochs on {build.get("train_samples", "?")} rendered samples

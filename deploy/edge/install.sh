@@ -3,6 +3,7 @@
 #
 #   sudo deploy/edge/install.sh                 # from a source checkout
 #   sudo deploy/edge/install.sh --wheel edgesight-0.1.0-py3-none-any.whl
+#   sudo PIP_NO_INDEX=1 PIP_FIND_LINKS=/path/to/wheels deploy/edge/install.sh --wheel …   # offline
 #
 # Every Python dependency of the `edge` extra (onnxruntime, opencv-python-headless, numpy, paho-mqtt,
 # pydantic, pyyaml) ships manylinux aarch64 wheels, so nothing is compiled on the device.
@@ -18,7 +19,7 @@ while [[ $# -gt 0 ]]; do
     case "$1" in
         --wheel) WHEEL="$2"; shift 2 ;;
         --prefix) PREFIX="$2"; shift 2 ;;
-        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
         *) echo "unknown option: $1" >&2; exit 2 ;;
     esac
 done
@@ -30,14 +31,17 @@ fi
 
 echo "==> system packages"
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -q
 # python3-venv for the isolated environment; libgl/glib are not needed with opencv-python-headless.
-apt-get install -y -q --no-install-recommends python3 python3-venv python3-pip ca-certificates
-
-py_ok=$(python3 -c 'import sys; print(int(sys.version_info >= (3, 11)))')
-if [[ "$py_ok" != "1" ]]; then
-    echo "Python >= 3.11 is required (Raspberry Pi OS bookworm / Debian 12 have it)" >&2
-    exit 1
+PACKAGES=(python3 python3-venv python3-pip ca-certificates)
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+    [[ "$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null)" == installed ]] || missing+=("$pkg")
+done
+if [[ ${#missing[@]} -gt 0 ]]; then
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+    echo "    ${PACKAGES[*]}: already installed"
 fi
 
 echo "==> user and directories"
@@ -81,6 +85,11 @@ fi
 
 echo "==> systemd unit"
 install -m 0644 "$SRC/deploy/edge/edge-agent.service" /etc/systemd/system/edge-agent.service
+if [[ ! -d /run/systemd/system ]]; then
+    # Not booted with systemd (an image being built in a chroot, a container): enable for the next boot.
+    echo "    systemd is not running here: enabling the unit offline, for the next boot"
+    export SYSTEMD_OFFLINE=1
+fi
 systemctl daemon-reload
 systemctl enable edge-agent.service
 echo
