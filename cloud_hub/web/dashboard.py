@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from flask import Blueprint, Response, abort, render_template, request
 
 from cloud_hub import queries
+from cloud_hub.camera import queries as camera_queries
 from cloud_hub.models import Device
 from cloud_hub.queries import EventFilter, QueryError
 from cloud_hub.web import database
@@ -44,6 +45,7 @@ def bad_query(exc: QueryError):
 def fleet():
     db = database.session()
     events, _ = queries.events_page(db, EventFilter(), LATEST_EVENTS)
+    camera_queries.snapshot_links(db, events)
     return render_template("fleet.html", devices=queries.devices(db), events=events)
 
 
@@ -53,6 +55,7 @@ def events():
     flt = EventFilter.from_args(request.args)
     limit = queries.parse_int(request.args.get("limit"), "limit", queries.DEFAULT_PAGE, 1, queries.MAX_PAGE)
     items, next_cursor = queries.events_page(db, flt, limit, request.args.get("cursor"))
+    camera_queries.snapshot_links(db, items)
     args = {k: v for k, v in request.args.items() if v and k != "cursor"}
     return render_template("events.html", events=items, next_cursor=next_cursor, args=args,
                            devices=[d["id"] for d in queries.devices(db)], filters=flt)
@@ -65,6 +68,7 @@ def device(device_id: str):
     if row is None:
         abort(404)
     items, _ = queries.events_page(db, EventFilter(device=device_id), LATEST_EVENTS)
+    camera_queries.snapshot_links(db, items)
     return render_template("device.html", d=queries.device_dict(row), events=items, ranges=RANGES)
 
 

@@ -101,6 +101,8 @@ def test_event_detail_with_snapshot_box_and_track(live_server, browser, auth, mo
     wait = WebDriverWait(browser, 20)
     browser.get(live_server.url + "/events?device=gate-cam")
     wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, f'tr[data-event-id="{other.event_id}"]'))
+    # A zone event shows its object's snapshot as its thumbnail too.
+    assert browser.find_elements(By.CSS_SELECTOR, f'tr[data-event-id="{zone.event_id}"] td.thumb img')
     # The thumbnail opens the detail page.
     browser.find_element(By.CSS_SELECTOR, f'tr[data-event-id="{start.event_id}"] td.thumb a').click()
     wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "#event-frame[data-drawn=true]"))
