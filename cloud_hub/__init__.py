@@ -92,4 +92,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     commands.init_app(app)
     rollout_commands.init_app(app)
+
+    from cloud_hub.homeassistant import commands as homeassistant_commands
+
+    homeassistant_commands.init_app(app)
     return app

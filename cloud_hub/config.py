@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from shared.topics import DEFAULT_PREFIX
+from shared.topics import DEFAULT_DISCOVERY_PREFIX, DEFAULT_PREFIX
 
 # Environment variable → setting. DATABASE_URL is the conventional fallback (Heroku, compose files).
 ENVIRONMENT = {
@@ -38,6 +38,9 @@ ENVIRONMENT = {
     "EDGESIGHT_MQTT_CA_FILE": "mqtt_ca_file",
     "EDGESIGHT_DEVICE_MQTT_URL": "device_mqtt_url",
     "EDGESIGHT_DEVICE_CA_FILE": "device_ca_file",
+    # Home Assistant discovery (cloud-hub homeassistant; docs/hub/README.md).
+    "EDGESIGHT_HOMEASSISTANT_PREFIX": "homeassistant_prefix",
+    "EDGESIGHT_HOMEASSISTANT_INTERVAL_S": "homeassistant_interval_s",
 }
 FALLBACKS = {"database_url": "DATABASE_URL"}
 
@@ -76,6 +79,12 @@ class HubSettings(BaseModel):
         default=None, description="URL devices dial (default: mqtt_url without credentials)"
     )
     device_ca_file: str | None = Field(default=None, description="CA path on the device, for agent configs")
+    # Home Assistant discovery: only `cloud-hub homeassistant` reads these (it is off unless that runs).
+    homeassistant_prefix: str = Field(
+        default=DEFAULT_DISCOVERY_PREFIX, pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$",
+        description="Home Assistant's MQTT discovery prefix")
+    homeassistant_interval_s: float = Field(
+        default=1.0, ge=0.1, le=60.0, description="how often the hub's state is read and published")
 
     @model_validator(mode="after")
     def _reconnect_bounds(self) -> HubSettings:

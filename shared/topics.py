@@ -6,6 +6,7 @@ and client id, so the broker's ACL and the hub's spoofing check both key on the 
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -149,3 +150,62 @@ class Topics:
                     break
                 return ParsedTopic(device_id, kind, arg)
         raise TopicError(f"unknown topic kind in {topic!r}")
+
+
+# --------------------------------------------------------------------------------- Home Assistant
+# The hub's optional Home Assistant publisher (cloud_hub.homeassistant) writes discovery configs under
+# HA's discovery prefix and entity states under ``{prefix}/hass/``: a subtree of its own, so no device
+# ACL ever matches it and Home Assistant's read-only login needs nothing under ``devices/``.
+DEFAULT_DISCOVERY_PREFIX = "homeassistant"
+HASS_SEGMENT = "hass"
+HASS_ONLINE = "online"  # availability payloads: Home Assistant's defaults
+HASS_OFFLINE = "offline"
+_SLUG_RE = re.compile(r"[^a-z0-9_-]+")
+
+
+def hass_slug(name: str, max_len: int = 40) -> str:
+    """A name as one topic level and HA object id (``[a-zA-Z0-9_-]``, HA's rule for node and object ids).
+
+    A name that had to change (case, spaces, ``/``, ``#``, ``+``, non-ASCII, length) gets a short hash
+    of the original appended, so two different names never share a slug ("Door A" vs "door_a")."""
+    slug = _SLUG_RE.sub("_", name.lower()).strip("_")[:max_len] or "x"
+    if slug == name:
+        return slug
+    return f"{slug}-{hashlib.sha1(name.encode()).hexdigest()[:6]}"
+
+
+@dataclass(frozen=True)
+class HassTopics:
+    """Topics of the Home Assistant integration; ``node`` is a device's slug (``hass_slug``)."""
+
+    prefix: str = DEFAULT_PREFIX
+    discovery_prefix: str = DEFAULT_DISCOVERY_PREFIX
+
+    @property
+    def root(self) -> str:
+        return f"{self.prefix}/{HASS_SEGMENT}"
+
+    def bridge(self) -> str:
+        """The publisher's own availability (its MQTT last will says offline)."""
+        return f"{self.root}/bridge"
+
+    def availability(self, node: str) -> str:
+        """A device's online state: ``online`` / ``offline`` (retained)."""
+        return f"{self.root}/{node}/availability"
+
+    def state(self, node: str, *parts: str) -> str:
+        return "/".join((self.root, node, *parts))
+
+    def all_states(self) -> str:
+        return f"{self.root}/#"
+
+    def discovery(self, component: str, node_id: str, object_id: str) -> str:
+        return f"{self.discovery_prefix}/{component}/{node_id}/{object_id}/config"
+
+    def discovery_filter(self) -> str:
+        """Every discovery config (``<prefix>/<component>/<node_id>/<object_id>/config``)."""
+        return f"{self.discovery_prefix}/+/+/+/config"
+
+    def birth(self) -> str:
+        """Home Assistant announces itself here (``online``) when it starts: send everything again."""
+        return f"{self.discovery_prefix}/status"

@@ -1,0 +1,1 @@
+"""Home Assistant MQTT discovery (optional, off unless ``cloud-hub homeassistant`` runs)."""
