@@ -7,7 +7,9 @@ turns them into Mosquitto dynamic-security ACL entries for three kinds of princi
 * the hub's ingest/control services: read every device's edge → hub topics (also through
   ``$share/<group>/…``); ingest publishes the ``acks`` of ``INGEST_TO_EDGE``, control every device's
   hub → edge topics;
-* the dynsec admin: only the plugin's ``$CONTROL`` topics.
+* the dynsec admin: only the plugin's ``$CONTROL`` topics;
+* the hub's Home Assistant publisher: HA discovery configs and ``{p}/hass/…`` states, nothing of devices;
+* Home Assistant itself (read-only): discovery configs and ``{p}/hass/…``, plus its own birth message.
 
 Everything else is denied by the default access in the broker's initial config (see bootstrap.py).
 """
@@ -16,7 +18,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.topics import EDGE_TO_HUB, HUB_TO_EDGE, INGEST_TO_EDGE, TopicKind, Topics, validate_device_id
+from shared.topics import (
+    DEFAULT_DISCOVERY_PREFIX,
+    EDGE_TO_HUB,
+    HUB_TO_EDGE,
+    INGEST_TO_EDGE,
+    HassTopics,
+    TopicKind,
+    Topics,
+    validate_device_id,
+)
 
 PUBLISH_SEND = "publishClientSend"
 PUBLISH_RECEIVE = "publishClientReceive"
@@ -27,6 +38,8 @@ DYNSEC_TOPIC = "$CONTROL/dynamic-security/#"
 ADMIN_ROLE = "edgesight-admin"
 INGEST_ROLE = "edgesight-ingest"
 CONTROL_ROLE = "edgesight-control"
+HOMEASSISTANT_ROLE = "edgesight-homeassistant"  # the hub's publisher (cloud-hub homeassistant)
+HOMEASSISTANT_READER_ROLE = "homeassistant"  # Home Assistant's own login: reads, never writes a device
 
 
 @dataclass(frozen=True)
@@ -107,5 +120,36 @@ def admin_acls() -> list[AclRule]:
     ]
 
 
-def service_roles(topics: Topics) -> dict[str, list[AclRule]]:
-    return {ADMIN_ROLE: admin_acls(), INGEST_ROLE: ingest_acls(topics), CONTROL_ROLE: control_acls(topics)}
+def homeassistant_acls(hass: HassTopics) -> list[AclRule]:
+    """The publisher sends configs and states (retained), reads its configs back (removals across restarts)
+    and hears HA's birth message. It reads nothing a device sends: its input is the database."""
+    configs = hass.discovery_filter()
+    return [
+        AclRule(PUBLISH_SEND, configs),
+        AclRule(PUBLISH_SEND, hass.all_states()),
+        AclRule(SUBSCRIBE_PATTERN, configs),
+        AclRule(PUBLISH_RECEIVE, configs),
+        AclRule(SUBSCRIBE_PATTERN, hass.birth()),
+        AclRule(PUBLISH_RECEIVE, hass.birth()),
+    ]
+
+
+def homeassistant_reader_acls(hass: HassTopics) -> list[AclRule]:
+    """Home Assistant subscribes to ``<discovery prefix>/#`` and the states the configs name, and publishes
+    only its birth and last will (``<discovery prefix>/status``)."""
+    everything = f"{hass.discovery_prefix}/#"
+    return [
+        AclRule(SUBSCRIBE_PATTERN, everything),
+        AclRule(PUBLISH_RECEIVE, everything),
+        AclRule(SUBSCRIBE_PATTERN, hass.all_states()),
+        AclRule(PUBLISH_RECEIVE, hass.all_states()),
+        AclRule(PUBLISH_SEND, hass.birth()),
+    ]
+
+
+def service_roles(topics: Topics, discovery_prefix: str = DEFAULT_DISCOVERY_PREFIX,
+                  ) -> dict[str, list[AclRule]]:
+    hass = HassTopics(topics.prefix, discovery_prefix)
+    return {ADMIN_ROLE: admin_acls(), INGEST_ROLE: ingest_acls(topics), CONTROL_ROLE: control_acls(topics),
+            HOMEASSISTANT_ROLE: homeassistant_acls(hass),
+            HOMEASSISTANT_READER_ROLE: homeassistant_reader_acls(hass)}

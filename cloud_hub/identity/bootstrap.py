@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.topics import Topics
+from shared.topics import DEFAULT_DISCOVERY_PREFIX, Topics
 
-from .acl import ADMIN_ROLE, CONTROL_ROLE, INGEST_ROLE, service_roles
+from .acl import ADMIN_ROLE, CONTROL_ROLE, HOMEASSISTANT_ROLE, INGEST_ROLE, service_roles
 from .credentials import hash_secret, new_secret
 from .endpoint import BrokerEndpoint
 
 ADMIN_USER = "edgesight-admin"
 INGEST_USER = "edgesight-ingest"
 CONTROL_USER = "edgesight-control"
+HOMEASSISTANT_USER = "edgesight-homeassistant"
 
 # Everything a role does not explicitly allow is refused, including receiving (defence in depth:
 # a subscribe that slipped through would still deliver nothing).
@@ -40,6 +41,7 @@ class ServiceCredentials:
     admin_password: str
     ingest_password: str
     control_password: str
+    homeassistant_password: str = field(default_factory=new_secret)
 
     @classmethod
     def generate(cls) -> ServiceCredentials:
@@ -52,6 +54,8 @@ class ServiceCredentials:
             "EDGESIGHT_MQTT_INGEST_URL": f"{scheme}://{INGEST_USER}:{self.ingest_password}@{address}",
             "EDGESIGHT_MQTT_CONTROL_URL": f"{scheme}://{CONTROL_USER}:{self.control_password}@{address}",
             "EDGESIGHT_MQTT_ADMIN_URL": f"{scheme}://{ADMIN_USER}:{self.admin_password}@{address}",
+            "EDGESIGHT_MQTT_HOMEASSISTANT_URL":
+                f"{scheme}://{HOMEASSISTANT_USER}:{self.homeassistant_password}@{address}",
         }
 
 
@@ -64,13 +68,16 @@ def _client(username: str, password: str, role: str, text: str) -> dict[str, obj
     }
 
 
-def dynsec_config(topics: Topics, creds: ServiceCredentials) -> dict[str, object]:
-    roles = service_roles(topics)
+def dynsec_config(topics: Topics, creds: ServiceCredentials,
+                  discovery_prefix: str = DEFAULT_DISCOVERY_PREFIX) -> dict[str, object]:
+    roles = service_roles(topics, discovery_prefix)
     return {
         "clients": [
             _client(ADMIN_USER, creds.admin_password, ADMIN_ROLE, "edgesight hub: device provisioning"),
             _client(INGEST_USER, creds.ingest_password, INGEST_ROLE, "edgesight hub: ingest workers"),
             _client(CONTROL_USER, creds.control_password, CONTROL_ROLE, "edgesight hub: rollouts/config"),
+            _client(HOMEASSISTANT_USER, creds.homeassistant_password, HOMEASSISTANT_ROLE,
+                    "edgesight hub: Home Assistant discovery"),
         ],
         "groups": [],
         "roles": [
@@ -93,13 +100,14 @@ def write_private(path: Path, text: str) -> None:
 
 
 def write_dynsec_config(
-    path: Path, topics: Topics, creds: ServiceCredentials, *, force: bool = False
+    path: Path, topics: Topics, creds: ServiceCredentials, *, force: bool = False,
+    discovery_prefix: str = DEFAULT_DISCOVERY_PREFIX,
 ) -> None:
     if path.exists() and not force:
         raise FileExistsError(
             f"{path} exists: the broker already has its clients (pass force to replace them all)"
         )
-    write_private(path, json.dumps(dynsec_config(topics, creds), indent=2) + "\n")
+    write_private(path, json.dumps(dynsec_config(topics, creds, discovery_prefix), indent=2) + "\n")
 
 
 def write_env_file(

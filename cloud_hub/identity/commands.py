@@ -16,7 +16,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from cloud_hub import db as hub_db
-from shared.topics import Topics
+from shared.topics import DEFAULT_DISCOVERY_PREFIX, Topics
 
 from .bootstrap import ServiceCredentials, write_dynsec_config, write_env_file
 from .certs import init_certs, issue_client_cert, load_or_create_ca
@@ -92,17 +92,22 @@ def broker_auth_group() -> None:
     help="the broker address from the hub's processes",
 )
 @click.option("--prefix", default=Topics().prefix, show_default=True)
+@click.option("--homeassistant-prefix", default=DEFAULT_DISCOVERY_PREFIX, show_default=True,
+              help="Home Assistant's discovery prefix (the homeassistant roles' ACLs)")
 @click.option("--force", is_flag=True, help="replace existing files (every device must be added again)")
-def broker_auth_init(dynsec_file: Path, env_file: Path, internal_url: str, prefix: str, force: bool) -> None:
+def broker_auth_init(dynsec_file: Path, env_file: Path, internal_url: str, prefix: str,
+                     homeassistant_prefix: str, force: bool) -> None:
     creds = ServiceCredentials.generate()
     endpoint = BrokerEndpoint.from_url(internal_url)
     try:
-        write_dynsec_config(dynsec_file, Topics(prefix), creds, force=force)
+        write_dynsec_config(dynsec_file, Topics(prefix), creds, force=force,
+                            discovery_prefix=homeassistant_prefix)
         write_env_file(env_file, creds, endpoint, force=force)
     except FileExistsError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"broker clients and roles: {dynsec_file} (readable by the broker user only)")
-    click.echo(f"hub credentials: {env_file} (EDGESIGHT_MQTT_INGEST_URL, _CONTROL_URL, _ADMIN_URL)")
+    click.echo(f"hub credentials: {env_file} (EDGESIGHT_MQTT_INGEST_URL, _CONTROL_URL, _ADMIN_URL, "
+               "_HOMEASSISTANT_URL)")
 
 
 @broker_auth_group.command(
@@ -114,8 +119,40 @@ def broker_auth_sync_acls() -> None:
         if registry.broker is None:
             raise click.ClickException("no EDGESIGHT_MQTT_ADMIN_URL: this hub does not manage the broker")
         active = [c.device_id for c in registry.list() if not c.revoked_at]
-        added = registry.broker.sync_acls(registry.topics, active)  # type: ignore[attr-defined]
+        added = registry.broker.sync_acls(  # type: ignore[attr-defined]
+            registry.topics, active, current_app.config["HUB_SETTINGS"].homeassistant_prefix)
     click.echo(f"{added} ACL(s) added for {len(active)} device(s) and the hub's roles")
+
+
+@broker_auth_group.command(
+    "homeassistant-login",
+    help="Create Home Assistant's broker login (read-only role `homeassistant`), or with --publisher the "
+         "hub publisher's login on a broker set up before it existed; prints the password once.")
+@click.option("--username", default=None,
+              help="default: homeassistant (--publisher: edgesight-homeassistant)")
+@click.option("--publisher", is_flag=True, help="the login `cloud-hub homeassistant` uses (its own role)")
+@with_appcontext
+def broker_auth_homeassistant_login(username: str | None, publisher: bool) -> None:
+    from .acl import HOMEASSISTANT_READER_ROLE, HOMEASSISTANT_ROLE
+    from .bootstrap import HOMEASSISTANT_USER
+    from .credentials import new_secret
+
+    settings = current_app.config["HUB_SETTINGS"]
+    role = HOMEASSISTANT_ROLE if publisher else HOMEASSISTANT_READER_ROLE
+    username = username or (HOMEASSISTANT_USER if publisher else "homeassistant")
+    password = new_secret()
+    with _registry() as registry:
+        if registry.broker is None:
+            raise click.ClickException("no EDGESIGHT_MQTT_ADMIN_URL: this hub does not manage the broker")
+        # The roles first (a broker made by an older hub lacks them); idempotent.
+        active = [c.device_id for c in registry.list() if not c.revoked_at]
+        registry.broker.sync_acls(registry.topics, active, settings.homeassistant_prefix)  # type: ignore[attr-defined]
+        registry.broker.create_service_client(  # type: ignore[attr-defined]
+            username, password, role, "edgesight hub: Home Assistant discovery" if publisher
+            else "Home Assistant (read-only)")
+    click.echo(f"MQTT login for {'cloud-hub homeassistant' if publisher else 'Home Assistant'}: "
+               f"username {username}  password {password}")
+    click.echo("(shown once)")
 
 
 # -------------------------------------------------------------------------------------------- devices

@@ -17,7 +17,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from shared.topics import Topics, validate_device_id
+from shared.topics import DEFAULT_DISCOVERY_PREFIX, Topics, validate_device_id
 
 from .acl import AclRule, device_acls, device_role_name, service_roles
 from .endpoint import BrokerEndpoint
@@ -178,13 +178,23 @@ class DynsecAdmin:
             added += 0 if answer.get("error") else 1
         return added
 
-    def sync_acls(self, topics: Topics, device_ids: Iterable[str]) -> int:
+    def sync_acls(self, topics: Topics, device_ids: Iterable[str],
+                  discovery_prefix: str = DEFAULT_DISCOVERY_PREFIX) -> int:
         """Bring roles made by an older hub up to today's contract (e.g. the ``acks`` topic of issue 21:
-        ingest may publish it, each device may read its own). Idempotent."""
-        added = sum(self.ensure_acls(name, rules) for name, rules in service_roles(topics).items())
+        ingest may publish it, each device may read its own; the Home Assistant roles, made if missing).
+        Idempotent."""
+        added = 0
+        for name, rules in service_roles(topics, discovery_prefix).items():
+            self.execute([{"command": "createRole", "rolename": name}], allow_errors={"Role already exists"})
+            added += self.ensure_acls(name, rules)
         for device_id in device_ids:
             added += self.ensure_acls(device_role_name(device_id), device_acls(topics, device_id))
         return added
+
+    def create_service_client(self, username: str, password: str, rolename: str, text: str) -> None:
+        """A login holding one of the service roles (e.g. Home Assistant's read-only ``homeassistant``)."""
+        self.execute([{"command": "createClient", "username": username, "password": password,
+                       "textname": text, "roles": [{"rolename": rolename}]}])
 
     def set_password(self, device_id: str, password: str) -> None:
         self.execute([{"command": "setClientPassword", "username": device_id, "password": password}])

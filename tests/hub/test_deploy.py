@@ -93,3 +93,12 @@ def test_the_default_broker_is_not_anonymous_on_every_interface():
     anonymous = any(line.split() == ["allow_anonymous", "true"] for line in conf.splitlines())
     for port in services["mosquitto"].get("ports", []):
         assert not anonymous or str(port).startswith("127.0.0.1:"), port
+
+
+def test_compose_runs_home_assistant_discovery_only_when_its_profile_is_asked_for():
+    services = load_compose()["services"]
+    assert services["homeassistant"]["profiles"] == ["homeassistant"]  # `docker compose up` leaves it out
+    assert services["homeassistant"]["command"] == ["cloud-hub", "homeassistant"]
+    assert services["homeassistant"]["healthcheck"]["test"][-1] == "cloud_hub.mqtt_health"
+    assert not [name for name, s in services.items() if "homeassistant" in " ".join(s.get("command") or [])
+                and name != "homeassistant"]

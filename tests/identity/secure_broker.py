@@ -12,6 +12,7 @@ from pathlib import Path
 from cloud_hub.identity.bootstrap import (
     ADMIN_USER,
     CONTROL_USER,
+    HOMEASSISTANT_USER,
     INGEST_USER,
     ServiceCredentials,
     write_dynsec_config,
@@ -57,6 +58,7 @@ class SecureBroker:
             "admin": (ADMIN_USER, self.creds.admin_password),
             "ingest": (INGEST_USER, self.creds.ingest_password),
             "control": (CONTROL_USER, self.creds.control_password),
+            "homeassistant": (HOMEASSISTANT_USER, self.creds.homeassistant_password),
         }[role]
 
     def stop(self) -> None:

@@ -50,10 +50,11 @@ def test_health_check_tells_a_running_secure_broker_from_none(secure_broker):
 def test_every_service_talking_to_the_locked_broker_logs_in_and_has_a_health_check():
     services = _override()["services"]
     for name, variable in (("web", "EDGESIGHT_MQTT_CONTROL_URL"), ("ingest", "EDGESIGHT_MQTT_INGEST_URL"),
-                           ("rollout", "EDGESIGHT_MQTT_CONTROL_URL")):
+                           ("rollout", "EDGESIGHT_MQTT_CONTROL_URL"),
+                           ("homeassistant", "EDGESIGHT_MQTT_HOMEASSISTANT_URL")):
         assert variable in services[name]["environment"]["EDGESIGHT_MQTT_URL"], name
     base = yaml.load((REPO / "compose.yaml").read_text(), Loader=_ComposeLoader)["services"]
-    for name in ("web", "ingest", "rollout", "mosquitto"):
+    for name in ("web", "ingest", "rollout", "mosquitto", "homeassistant"):
         assert "healthcheck" in base[name] or "healthcheck" in services.get(name, {}), name
 
 

@@ -33,3 +33,23 @@ def test_sync_adds_the_acks_acls_an_older_broker_lacks(secure_broker, admin, dev
     assert set(old_device) <= acls_of(admin, device_role_name("cam-a"))
     assert set(old_ingest) <= acls_of(admin, INGEST_ROLE)
     assert admin.sync_acls(topics, ["cam-a", "cam-b"]) == 0  # idempotent
+
+
+def test_sync_makes_the_home_assistant_roles_a_broker_from_before_them_lacks(secure_broker, admin):
+    from cloud_hub.identity.acl import (
+        HOMEASSISTANT_READER_ROLE,
+        HOMEASSISTANT_ROLE,
+        homeassistant_acls,
+        homeassistant_reader_acls,
+    )
+    from shared.topics import HassTopics
+
+    hass = HassTopics(secure_broker.topics.prefix)
+    for role in (HOMEASSISTANT_ROLE, HOMEASSISTANT_READER_ROLE):
+        admin.execute([{"command": "deleteRole", "rolename": role}])
+    wanted = {HOMEASSISTANT_ROLE: homeassistant_acls(hass),
+              HOMEASSISTANT_READER_ROLE: homeassistant_reader_acls(hass)}
+    assert admin.sync_acls(secure_broker.topics, []) == sum(len(rules) for rules in wanted.values())
+    for role, rules in wanted.items():
+        assert acls_of(admin, role) == {(r.acltype, r.topic) for r in rules}
+    assert admin.sync_acls(secure_broker.topics, []) == 0
