@@ -239,6 +239,18 @@ def test_home_assistant_discovery_follows_the_fleet(app, mosquitto, ingest_facto
     wait_until(lambda: all(watcher.get(t) == b"" for t in removed), 10, "empty configs for the removed zone")
     assert all(watcher.get(t) for t in expected - set(removed))  # the rest stay
 
+    # Home Assistant restarts (its birth message): every config and state is sent again.
+    with watcher.lock:
+        mark = len(watcher.history)
+    device.publish(HASS.birth(), b"online")
+
+    def resent() -> set[str]:
+        with watcher.lock:
+            return {t for t, p, _ in watcher.history[mark:] if p}
+
+    wait_until(lambda: resent() >= (expected - set(removed)) | {in_topic, out_topic, camera.topic}, 10,
+               "everything sent again after HA's birth")
+
     # The device vanishes (its last will): Online -> OFF, its occupancy is forgotten (a restarted agent
     # re-reports who is inside).
     device.drop()
