@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud_hub.models import Device
-from cloud_hub.rollout.models import Campaign, CampaignDevice, ModelVersion
+from cloud_hub.rollout.models import STUDENT, Campaign, CampaignDevice, ModelVersion
 from shared.payloads import ModelOffer
 from shared.rollout import DEFAULT_CHUNK_SIZE, semver_key
 from shared.signing import sign
@@ -150,6 +150,10 @@ def create(
     shadow_thresholds: dict[str, float] | None = None,
     devices: list[str] | None = None,
 ) -> Campaign:
+    if model.kind != STUDENT:
+        raise CampaignError(
+            f"{model.ref} is a {model.kind} model: it labels frames on the hub and is never offered to a "
+            "device; roll out a student model instead")
     device_ids = devices if devices is not None else resolve_target(db, Target.parse(target_text))
     if not device_ids:
         raise CampaignError(f"target {target_text!r} matches no device")
@@ -249,7 +253,8 @@ def rollback(
     campaign = get(db, campaign_id)
     current = db.get(ModelVersion, campaign.model_id)
     assert current is not None
-    rows = list(db.scalars(select(ModelVersion).where(ModelVersion.name == current.name)))
+    rows = [r for r in db.scalars(select(ModelVersion).where(ModelVersion.name == current.name))
+            if r.kind == STUDENT]
     if to_version:
         candidates = [r for r in rows if r.version == to_version]
     else:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from cloud_hub.rollout import campaigns as c
 from cloud_hub.rollout import registry
 from cloud_hub.rollout.keys import KeyError_, init_keys, key_dir, load_signing_key
+from cloud_hub.rollout.models import TEACHER
 from cloud_hub.rollout.validate import ModelRejected
 
 log = logging.getLogger("cloud_hub")
@@ -63,18 +64,32 @@ def models_group() -> None:
 
 
 @models_group.command(
-    "add", help="Validate, store and sign a model (FILE = the .onnx beside its golden file)."
+    "add", help="Validate, store and sign a model: FILE (the .onnx beside its golden file) with --manifest, "
+    "or a package folder with --teacher DIR (a hub-side labeller, never offered to devices)."
 )
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--manifest", "manifest_path", required=True, type=click.Path(exists=True, path_type=Path))
-def models_add(file: Path, manifest_path: Path) -> None:
+@click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--manifest", "manifest_path", type=click.Path(exists=True, path_type=Path))
+@click.option("--teacher", "teacher_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="register the package folder DIR (manifest.json + model) as a teacher")
+def models_add(file: Path | None, manifest_path: Path | None, teacher_dir: Path | None) -> None:
+    if teacher_dir is not None and (file is not None or manifest_path is not None):
+        raise click.UsageError("--teacher DIR takes the whole package folder: no FILE, no --manifest")
+    if teacher_dir is None and (file is None or manifest_path is None):
+        raise click.UsageError("give FILE and --manifest (a student), or --teacher DIR")
     with _session() as db:
         try:
-            row, created = registry.register(db, file, manifest_path, registry.blob_dir(_instance()), _key())
+            if teacher_dir is not None:
+                row, created = registry.register_package(db, teacher_dir, registry.blob_dir(_instance()),
+                                                         _key(), TEACHER)
+            else:
+                assert file is not None and manifest_path is not None
+                row, created = registry.register(db, file, manifest_path, registry.blob_dir(_instance()),
+                                                 _key())
         except ModelRejected as exc:
             raise click.ClickException(f"model rejected: {exc}") from None
         verb = "registered" if created else "already registered"
-        click.echo(f"{verb} {row.ref}: bundle sha256 {row.sha256}, {row.size_bytes} bytes, signed")
+        click.echo(f"{verb} {row.ref}: bundle sha256 {row.sha256}, {row.size_bytes} bytes, signed, kind "
+                   + (f"{row.kind} (never offered to devices)" if row.kind == TEACHER else row.kind))
 
 
 @models_group.command("list", help="Registered models, oldest version first.")
@@ -82,7 +97,7 @@ def models_add(file: Path, manifest_path: Path) -> None:
 def models_list(name: str | None) -> None:
     with _session() as db:
         for row in registry.versions(db, name):
-            click.echo(f"{row.ref:40} {row.size_bytes:>9} B  {row.sha256[:16]}…")
+            click.echo(f"{row.ref:40} {row.kind:8} {row.size_bytes:>9} B  {row.sha256[:16]}…")
 
 
 # --------------------------------------------------------------------------------------- rollout

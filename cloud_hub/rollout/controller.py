@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud_hub.rollout import campaigns as c
-from cloud_hub.rollout.models import Campaign, CampaignDevice, ModelVersion
+from cloud_hub.rollout.models import STUDENT, Campaign, CampaignDevice, ModelVersion
 from shared.payloads import ModelStatePayload
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ class Controller:
         rows = db.execute(
             select(Campaign.id, Campaign.chunk_size, ModelVersion.sha256, ModelVersion.size_bytes)
             .join(ModelVersion, Campaign.model_id == ModelVersion.id)
-            .where(Campaign.state.in_([c.RUNNING, c.PAUSED, c.COMPLETED]))
+            .where(Campaign.state.in_([c.RUNNING, c.PAUSED, c.COMPLETED]), ModelVersion.kind == STUDENT)
         ).all()
         out: dict[str, Grant] = {}
         for campaign_id, chunk_size, sha256, size_bytes in rows:

@@ -9,6 +9,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from cloud_hub.models import Base
 
+STUDENT = "student"  # runs on devices: the only kind a campaign may offer
+TEACHER = "teacher"  # a big model the hub labels frames with (issue 24); never offered to a device
+MODEL_KINDS = (STUDENT, TEACHER)
+
 
 class ModelVersion(Base):
     """A registered model: validated on the hub, its bundle stored under its sha256, signed."""
@@ -25,6 +29,9 @@ class ModelVersion(Base):
     manifest: Mapped[dict[str, Any]] = mapped_column(JSON)
     signature: Mapped[str] = mapped_column(Text, doc="hub Ed25519 over the registry record")
     created_at: Mapped[float] = mapped_column(Float)
+    kind: Mapped[str] = mapped_column(
+        String(16), default=STUDENT, server_default=STUDENT,
+        doc="student (offered to devices) | teacher (hub-side labeller, never offered)")
 
     @property
     def ref(self) -> str:

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cloud_hub.rollout.models import ModelVersion
+from cloud_hub.rollout.models import MODEL_KINDS, STUDENT, ModelVersion
 from cloud_hub.rollout.validate import ModelRejected, validate_model
 from shared.manifest import ModelManifest
 from shared.rollout import bundle_members, semver_key
@@ -53,9 +53,15 @@ def record_bytes(name: str, version: str, sha256: str, size: int, manifest: dict
 
 
 def register(
-    db: Session, model_path: Path, manifest_path: Path, blobs: Path, key: Ed25519PrivateKey
+    db: Session, model_path: Path, manifest_path: Path, blobs: Path, key: Ed25519PrivateKey,
+    kind: str = STUDENT,
 ) -> tuple[ModelVersion, bool]:
-    """Return (row, created). Raises ModelRejected with the reason when the model is not acceptable."""
+    """Return (row, created). Raises ModelRejected with the reason when the model is not acceptable.
+
+    ``kind`` teacher: a hub-side labeller (issue 24), validated and stored like any model but never
+    offered to a device (campaigns refuse it, the chunk server never serves it)."""
+    if kind not in MODEL_KINDS:
+        raise ModelRejected(f"unknown model kind {kind!r} (one of: {', '.join(MODEL_KINDS)})")
     manifest = validate_model(model_path, manifest_path)
     if manifest.golden is not None and not (model_path.parent / manifest.golden.file).exists():
         raise ModelRejected(f"golden file {manifest.golden.file} missing beside the model")
@@ -68,6 +74,9 @@ def register(
         )
     )
     if existing is not None:
+        if existing.kind != kind:
+            raise ModelRejected(f"{manifest.ref} is already registered as a {existing.kind} model; a name "
+                                "is either a student or a teacher")
         if existing.sha256 == sha and existing.manifest == manifest_dict:
             return existing, False
         raise ModelRejected(
@@ -91,11 +100,28 @@ def register(
         model_sha256=manifest.sha256 or "",
         manifest=manifest_dict,
         created_at=time.time(),
+        kind=kind,
         signature=sign(key, record_bytes(manifest.name, manifest.version, sha, len(data), manifest_dict)),
     )
     db.add(row)
     db.commit()
     return row, True
+
+
+def register_package(db: Session, folder: Path, blobs: Path, key: Ed25519PrivateKey,
+                     kind: str = STUDENT) -> tuple[ModelVersion, bool]:
+    """Register a model package folder (``manifest.json`` beside the model file it names)."""
+    manifest_path = folder / "manifest.json"
+    if not manifest_path.is_file():
+        raise ModelRejected(f"{folder}: no manifest.json (a model package folder holds manifest.json and "
+                            "the model it names)")
+    try:
+        name = json.loads(manifest_path.read_text()).get("file")
+    except (OSError, json.JSONDecodeError, AttributeError) as exc:
+        raise ModelRejected(f"{manifest_path}: not a JSON manifest: {exc}") from None
+    if not isinstance(name, str) or not (folder / name).is_file():
+        raise ModelRejected(f"{manifest_path}: model file {name!r} is missing beside it")
+    return register(db, folder / name, manifest_path, blobs, key, kind)
 
 
 def find(db: Session, ref: str) -> ModelVersion:
