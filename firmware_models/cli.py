@@ -1,7 +1,7 @@
 """``python -m firmware_models <command>``: the whole model toolchain behind one CLI.
 
-Commands: render, train, export, import, quantize, evaluate, detect, card, check-manifest, build-all,
-retune, export-c.
+Commands: render, train, export, import, label, quantize, evaluate, detect, card, check-manifest,
+build-all, retune, export-c.
 """
 
 from __future__ import annotations
@@ -134,6 +134,27 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(report.text())
+    return 0
+
+
+def cmd_label(args: argparse.Namespace) -> int:
+    """A teacher's boxes on real frames → a COCO JSON dataset with scores, and a summary."""
+    from .label import LabelError, label, parse_class_map
+
+    try:
+        summary = label(
+            args.teacher,
+            args.source,
+            args.out,
+            class_map=parse_class_map(args.map),
+            student_labels=tuple(args.labels.split(",")),
+            min_score=args.min_score,
+            every=args.every,
+        )
+    except LabelError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary, indent=2))
     return 0
 
 
@@ -320,6 +341,27 @@ def parser() -> argparse.ArgumentParser:
         "--interpolation", choices=["area", "linear", "nearest", "cubic"], help="resize interpolation"
     )
     i.set_defaults(func=cmd_import)
+
+    lb = sub.add_parser(
+        "label", help="a teacher detector over real frames → COCO JSON dataset (boxes, scores) for a student"
+    )
+    lb.add_argument(
+        "--teacher", required=True, help="teacher: model folder with manifest.json, or an .onnx export"
+    )
+    lb.add_argument("--source", required=True, nargs="+", help="videos, images, or folders of them")
+    lb.add_argument("--out", required=True, help="dataset folder (annotations.json + images/)")
+    lb.add_argument(
+        "--map",
+        action="append",
+        help="TEACHER=STUDENT class mapping (repeatable; default person, car/bus/truck→car, "
+        "bicycle/motorcycle→bicycle)",
+    )
+    lb.add_argument("--labels", default="person,car,bicycle", help="the student's labels, comma-separated")
+    lb.add_argument(
+        "--min-score", type=float, help="keep teacher boxes from this score (default: its threshold)"
+    )
+    lb.add_argument("--every", type=int, default=1, help="label every N-th frame")
+    lb.set_defaults(func=cmd_label)
 
     q = sub.add_parser(
         "quantize",
