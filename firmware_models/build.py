@@ -236,11 +236,20 @@ def build_all(
     docs_dir: Path | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
+    from .distil import STUDENT_MODELS
     from .reference import REFERENCE_MODELS
 
     started = time.perf_counter()
     results = {}
-    for name in names or list(REFERENCE_MODELS):
+    for name in names or [*REFERENCE_MODELS, *STUDENT_MODELS]:
+        if name in STUDENT_MODELS:  # distilled from a real teacher on real clips (needs ../shared)
+            from .student_build import build_reference_student
+
+            spec = STUDENT_MODELS[name].smoke() if smoke else STUDENT_MODELS[name]
+            out_dir = (out_root / name) if out_root else None
+            report = build_reference_student(spec, out_dir, docs_dir, progress=progress)
+            results[name] = {"train_f1_int8": report["train_f1"]["int8"]["value"]}
+            continue
         ref = REFERENCE_MODELS[name]
         if smoke:
             ref = ref.smoke()
