@@ -86,6 +86,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(camera_web.bp)
 
+    from cloud_hub.capture import commands as capture_commands
+    from cloud_hub.capture import web as capture_web
+
+    app.register_blueprint(capture_web.bp)
+    capture_commands.init_app(app)
+
     app.register_blueprint(identity_web.bp)
 
     from cloud_hub import commands

@@ -1,5 +1,6 @@
-"""Retention: old events, telemetry, dead letters and snapshots are deleted in small batches, and the
-snapshot directory is kept under its disk cap (oldest first). Small batches keep each transaction
+"""Retention: old events, telemetry, dead letters, snapshots and captured frames (issue 24: they share
+the snapshot store) are deleted in small batches, and the snapshot directory is kept under its disk cap
+(oldest first, event snapshots and captured frames alike). Small batches keep each transaction
 short so ingest and the dashboard never wait long behind a cleanup. Events and telemetry stamped
 further ahead than ingest's ts window allows (rows from before that rule: ``ts: 1e12``) are deleted too,
 or they would outlive every cutoff.
@@ -13,6 +14,7 @@ import time
 
 from sqlalchemy import Engine, delete, or_, select
 
+from cloud_hub.capture.models import CaptureFrame
 from cloud_hub.models import DeadLetter, Event, Snapshot, Telemetry
 from cloud_hub.snapshots import SnapshotStore
 
@@ -43,26 +45,31 @@ class Retention:
             if deleted < BATCH:
                 return total
 
-    def _delete_snapshot_rows(self, rows: list[tuple[int, str]]) -> int:
-        """Delete rows, then the files no remaining row points at; returns bytes freed."""
+    def _delete_snapshot_rows(self, rows: list[tuple[int, str]], model=Snapshot) -> int:
+        """Delete rows (of ``model``: Snapshot or CaptureFrame), then the files no remaining row of either
+        points at (the store is content-addressed: one file may serve both); returns bytes freed."""
         if not rows:
             return 0
         with self.engine.begin() as conn:
-            conn.execute(delete(Snapshot).where(Snapshot.id.in_([r[0] for r in rows])))
+            conn.execute(delete(model).where(model.id.in_([r[0] for r in rows])))
             paths = {r[1] for r in rows}
             still_used = set(conn.execute(select(Snapshot.path).where(Snapshot.path.in_(paths))).scalars())
+            still_used |= set(conn.execute(select(CaptureFrame.path).where(CaptureFrame.path.in_(paths)))
+                              .scalars())
         return sum(self.store.delete(p) for p in paths - still_used)
 
     def expire_snapshots(self, cutoff: float) -> tuple[int, int]:
         count = freed = 0
-        while True:
-            with self.engine.connect() as conn:
-                rows = conn.execute(select(Snapshot.id, Snapshot.path).where(Snapshot.received_at < cutoff)
-                                    .limit(BATCH)).all()
-            freed += self._delete_snapshot_rows([tuple(r) for r in rows])
-            count += len(rows)
-            if len(rows) < BATCH:
-                return count, freed
+        for model in (Snapshot, CaptureFrame):
+            while True:
+                with self.engine.connect() as conn:
+                    rows = conn.execute(select(model.id, model.path).where(model.received_at < cutoff)
+                                        .limit(BATCH)).all()
+                freed += self._delete_snapshot_rows([tuple(r) for r in rows], model)
+                count += len(rows)
+                if len(rows) < BATCH:
+                    break
+        return count, freed
 
     def enforce_cap(self) -> tuple[int, int]:
         """Oldest snapshots go first until the directory is under the cap."""
@@ -72,17 +79,22 @@ class Retention:
         count = freed = 0
         while usage > self.cap_bytes:
             with self.engine.connect() as conn:
-                oldest = conn.execute(select(Snapshot.id, Snapshot.path, Snapshot.size_bytes)
-                                      .order_by(Snapshot.received_at, Snapshot.id).limit(500)).all()
+                oldest = sorted(
+                    [(r.received_at, r.id, r.path, r.size_bytes, model) for model in (Snapshot, CaptureFrame)
+                     for r in conn.execute(select(model.id, model.path, model.size_bytes, model.received_at)
+                                           .order_by(model.received_at, model.id).limit(500)).all()],
+                    key=lambda r: (r[0], r[1]))[:500]
             if not oldest:
                 break
-            rows, planned = [], 0
-            for row in oldest:  # just enough of the oldest to get under the cap
-                rows.append((row.id, row.path))
-                planned += row.size_bytes
+            by_model: dict[type, list[tuple[int, str]]] = {Snapshot: [], CaptureFrame: []}
+            planned = 0
+            for _at, row_id, path, size, model in oldest:  # just enough of the oldest to get under the cap
+                by_model[model].append((row_id, path))
+                planned += size
                 if usage - planned <= self.cap_bytes:
                     break
-            released = self._delete_snapshot_rows(rows)
+            rows = by_model[Snapshot] + by_model[CaptureFrame]
+            released = sum(self._delete_snapshot_rows(r, m) for m, r in by_model.items())
             usage -= released
             freed += released
             count += len(rows)
@@ -92,6 +104,7 @@ class Retention:
         """Files no row points at (a crash between write and commit, a deleted device)."""
         with self.engine.connect() as conn:
             known = set(conn.execute(select(Snapshot.path)).scalars())
+            known |= set(conn.execute(select(CaptureFrame.path)).scalars())
         removed = 0
         for path in self.store.root.glob("*/*/*.jpg"):
             rel = path.relative_to(self.store.root).as_posix()

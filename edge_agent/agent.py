@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from edge_agent import __version__
 from edge_agent.camera_view import CameraView
@@ -24,6 +25,7 @@ from edge_agent.mqtt_link import MqttLink
 from edge_agent.outbox import Outbox
 from edge_agent.pipeline import CameraPipeline, PipelineThread
 from edge_agent.rules import RuleEvent
+from edge_agent.site_capture import SiteCapture
 from edge_agent.sources import Frame, create_source
 from edge_agent.supervisor import Restarts
 from edge_agent.telemetry import CameraMeter, TelemetryThread
@@ -61,6 +63,7 @@ class Agent:
         self.updater = None  # edge_agent.updater.Updater when config.updater is set
         self.restarts = Restarts()  # every supervised loop's restarts, reported in telemetry
         self.camera_view: CameraView | None = None
+        self.site_capture: SiteCapture | None = None
         self._running = False
 
     # ------------------------------------------------------------------------------------- status
@@ -117,6 +120,8 @@ class Agent:
 
             self.updater = attach_updater(self)  # before the link starts: it subscribes on connect
         self.camera_view = CameraView(self).start()  # remote configs and previews
+        # Site capture (issue 24): frames the hub asks for, kept beside the outbox until confirmed.
+        self.site_capture = SiteCapture(self, Path(cfg.outbox.path).parent / "captures").start()
         self.link.start()
         for cam in self.cameras:
             cam.worker.start()

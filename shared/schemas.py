@@ -14,6 +14,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from shared.camera import ConfigStatePayload, PreviewPayload, RemoteConfig
+from shared.capture import CaptureAck, CaptureChunk, CaptureRequest, CaptureStatePayload
 from shared.manifest import ModelManifest
 from shared.payloads import (
     AckPayload,
@@ -37,6 +38,10 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "preview": PreviewPayload,
     "remote_config": RemoteConfig,
     "config_state": ConfigStatePayload,
+    "capture_request": CaptureRequest,
+    "capture_chunk": CaptureChunk,
+    "capture_state": CaptureStatePayload,
+    "capture_ack": CaptureAck,
 }
 
 

@@ -34,6 +34,11 @@ class TopicKind(StrEnum):
     PREVIEW = "preview"
     CONFIG_STATE = "config/state"
     ACKS = "acks"  # hub -> device: which event seqs are stored (end-to-end acknowledgement, issue 21)
+    # Site capture (issue 24, shared/capture.py)
+    CAPTURE_REQUEST = "capture/req"  # hub -> device, retained
+    CAPTURE_CHUNK = "capture/chunks"  # device -> hub, /<capture_id>
+    CAPTURE_STATE = "capture/state"  # device -> hub
+    CAPTURE_ACK = "capture/ack"  # hub's ingest -> device
 
 
 # Direction of each kind: which side may publish it (the broker ACL is generated from this).
@@ -46,10 +51,15 @@ EDGE_TO_HUB = (
     TopicKind.MODEL_STATE,
     TopicKind.PREVIEW,
     TopicKind.CONFIG_STATE,
+    TopicKind.CAPTURE_CHUNK,
+    TopicKind.CAPTURE_STATE,
 )
-HUB_TO_EDGE = (TopicKind.MODEL_OFFER, TopicKind.MODEL_CHUNK, TopicKind.CONFIG, TopicKind.SIGNAL)
+HUB_TO_EDGE = (TopicKind.MODEL_OFFER, TopicKind.MODEL_CHUNK, TopicKind.CONFIG, TopicKind.SIGNAL,
+               TopicKind.CAPTURE_REQUEST)
 # Published by the hub's ingest workers (not its control service): a device reads them like HUB_TO_EDGE.
-INGEST_TO_EDGE = (TopicKind.ACKS,)
+INGEST_TO_EDGE = (TopicKind.ACKS, TopicKind.CAPTURE_ACK)
+# Kinds whose topic carries one more level (an event id, a chunk index, a signal name, a capture id).
+WITH_ARG = (TopicKind.SNAPSHOT, TopicKind.MODEL_CHUNK, TopicKind.SIGNAL, TopicKind.CAPTURE_CHUNK)
 
 
 class TopicError(ValueError):
@@ -121,9 +131,21 @@ class Topics:
     def acks(self, device_id: str) -> str:
         return self.device(device_id, TopicKind.ACKS)
 
+    def capture_request(self, device_id: str) -> str:
+        return self.device(device_id, TopicKind.CAPTURE_REQUEST)
+
+    def capture_chunk(self, device_id: str, capture_id: str) -> str:
+        return self.device(device_id, TopicKind.CAPTURE_CHUNK, capture_id)
+
+    def capture_state(self, device_id: str) -> str:
+        return self.device(device_id, TopicKind.CAPTURE_STATE)
+
+    def capture_ack(self, device_id: str) -> str:
+        return self.device(device_id, TopicKind.CAPTURE_ACK)
+
     def all_devices(self, kind: TopicKind) -> str:
         """Subscription filter for one kind across the fleet (``+`` for the device id)."""
-        suffix = "/#" if kind in (TopicKind.SNAPSHOT, TopicKind.MODEL_CHUNK, TopicKind.SIGNAL) else ""
+        suffix = "/#" if kind in WITH_ARG else ""
         return f"{self.prefix}/devices/+/{kind.value}{suffix}"
 
     def shared(self, group: str, topic_filter: str) -> str:
@@ -140,11 +162,7 @@ class Topics:
         for kind in sorted(TopicKind, key=lambda k: -len(k.value)):
             if rest == kind.value:
                 return ParsedTopic(device_id, kind)
-            if rest.startswith(kind.value + "/") and kind in (
-                TopicKind.SNAPSHOT,
-                TopicKind.MODEL_CHUNK,
-                TopicKind.SIGNAL,
-            ):
+            if rest.startswith(kind.value + "/") and kind in WITH_ARG:
                 arg = rest[len(kind.value) + 1 :]
                 if not arg or "/" in arg:
                     break

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from sqlalchemy import String
 
 from cloud_hub.camera import ingest as camera_ingest
+from cloud_hub.capture import ingest as capture_ingest
 from cloud_hub.models import Device, Event, Telemetry
 from shared.payloads import (
     MAX_JSON_PAYLOAD_BYTES,
@@ -70,7 +71,8 @@ DEFAULT_WINDOW = TsWindow()
 
 @dataclass
 class Record:
-    kind: Literal["event", "status", "telemetry", "snapshot", "preview", "config_state", "dead"]
+    kind: Literal["event", "status", "telemetry", "snapshot", "preview", "config_state", "capture_chunk",
+                  "capture_state", "dead"]
     incoming: Incoming
     device_id: str | None = None
     row: dict[str, Any] = field(default_factory=dict)
@@ -190,6 +192,10 @@ def classify(topics: Topics, incoming: Incoming, window: TsWindow = DEFAULT_WIND
             ts = record.row.get("ts", record.row.get("reported_at"))
             if isinstance(ts, float | int):
                 window.check(ts, now)  # pages show these times too
+            return record
+        if parsed.kind in capture_ingest.KINDS:
+            record = capture_ingest.classify(parsed.kind, incoming, device_id, parsed.arg)
+            window.check(record.row["ts"], now)
             return record
     except PayloadError as exc:
         return dead(incoming, exc.reason)

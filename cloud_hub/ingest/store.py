@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from cloud_hub.camera import ingest as camera_ingest
+from cloud_hub.capture import ingest as capture_ingest
 from cloud_hub.ingest.records import Record, dead
 from cloud_hub.models import DeadLetter, Device, Event, Snapshot, Telemetry
 from cloud_hub.snapshots import SnapshotStore
@@ -225,6 +226,10 @@ class BatchWriter:
             result.statuses = len(statuses)
             result.snapshots = insert_ignore(conn, SNAPSHOTS, snapshot_rows, ["device_id", "event_id"])
             camera_ingest.apply(conn, records, now)
+            if any(r.kind in ("capture_chunk", "capture_state") for r in records):
+                for record, reason in capture_ingest.apply(conn, records, now, self.snapshots):
+                    dead_letters.append(dead_letter_row(dead(record.incoming, reason), now))
+                capture_ingest.expire(conn, now)
             if dead_letters:
                 conn.execute(DEAD_LETTERS.insert(), dead_letters)
             result.dead_letters = len(dead_letters)

@@ -39,6 +39,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from sqlalchemy import Engine
 
+from cloud_hub.capture import ingest as capture_ingest
 from cloud_hub.config import parse_mqtt_url
 from cloud_hub.ingest.guard import guarded_classify
 from cloud_hub.ingest.records import DEFAULT_WINDOW, Incoming, Record, TsWindow, rejected_event_seq
@@ -57,6 +58,8 @@ SUBSCRIBED_KINDS = {
     TopicKind.TELEMETRY: QOS_TELEMETRY,
     TopicKind.PREVIEW: QOS_TELEMETRY,
     TopicKind.CONFIG_STATE: QOS_RELIABLE,
+    TopicKind.CAPTURE_CHUNK: QOS_RELIABLE,
+    TopicKind.CAPTURE_STATE: QOS_RELIABLE,
 }
 
 
@@ -328,6 +331,7 @@ class IngestWorker:
                 named = rejected_event_seq(self.topics, record.incoming)
                 if named is not None:
                     rejected.setdefault(named[0], set()).add(named[1])
+        self._send_capture_acks(records)
         now = time.time()
         for device_id in sorted(stored.keys() | rejected.keys()):
             ack = AckPayload(device_id=device_id, ts=now, stored=seq_ranges(stored.get(device_id, set())),
@@ -336,6 +340,15 @@ class IngestWorker:
             self.client.publish(self.topics.acks(device_id), ack.to_bytes(), qos=QOS_RELIABLE)
             with self._lock:
                 self.counters.acks_sent += 1
+
+    def _send_capture_acks(self, records: list[Record]) -> None:
+        """Per capture in this batch: the frames the hub now holds (shared/capture.py, CaptureAck)."""
+        touched = {(r.device_id, r.row["capture_id"]) for r in records
+                   if r.kind in ("capture_chunk", "capture_state") and r.device_id}
+        if not touched:
+            return
+        for ack in capture_ingest.acks(self.writer.engine, touched):
+            self.client.publish(self.topics.capture_ack(ack.device_id), ack.to_bytes(), qos=QOS_RELIABLE)
 
     def _ack(self, messages: list[Incoming]) -> None:
         for message in messages:

@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy.pool import NullPool
 
 import cloud_hub.camera.models  # noqa: F401,E402  (camera tables share the metadata)
+import cloud_hub.capture.models  # noqa: F401,E402  (capture tables share the metadata)
 import cloud_hub.rollout.models  # noqa: F401,E402  (rollout tables share the metadata)
 from cloud_hub.db import make_engine
 from cloud_hub.models import Base

@@ -12,7 +12,8 @@ from cloud_hub.web import openapi
 from cloud_hub.web.database import ENGINE_KEY
 from tests.hub.helpers import TOPICS, event, status, telemetry
 
-HUB_BLUEPRINTS = ("api.", "openapi.", "camera.")  # other areas document themselves via openapi.OPERATIONS
+# Other areas document themselves via openapi.OPERATIONS.
+HUB_BLUEPRINTS = ("api.", "openapi.", "camera.", "capture.")
 
 
 def implemented_operations(app) -> set[tuple[str, str]]:

@@ -53,7 +53,8 @@ def test_wildcards_cannot_sneak_in_through_a_device_id(bad):
 
 def test_hub_roles_split_reading_and_commanding():
     ingest, control = ingest_acls(TOPICS), control_acls(TOPICS)
-    assert _topics_of(ingest, PUBLISH_SEND) == {"acme/v9/devices/+/acks"}  # and nothing else
+    # and nothing else: event acks and capture acks (issue 24)
+    assert _topics_of(ingest, PUBLISH_SEND) == {"acme/v9/devices/+/acks", "acme/v9/devices/+/capture/ack"}
     assert _topics_of(control, PUBLISH_SEND) == {write_filter(TOPICS, "+", k) for k in HUB_TO_EDGE}
     shared = {t for t in _topics_of(ingest, SUBSCRIBE_PATTERN) if t.startswith("$share/+/")}
     assert shared == {f"$share/+/{TOPICS.all_devices(k)}" for k in EDGE_TO_HUB}  # what ingest subscribes
