@@ -209,14 +209,14 @@ def build_reference_student(
     spec: StudentSpec, out_dir: Path | None = None, docs_dir: Path | None = None, progress: bool = True
 ) -> dict[str, Any]:
     """``make models`` for a distilled student: the six clips labelled by the teacher (cached in
-    build/distil), distilled on all of them, files in firmware_models/reference/<name>, card in docs."""
-    from . import REFERENCE_DIR
+    build/distil), distilled on all of them, files in firmware_models/experimental/<name>, card in docs."""
+    from . import EXPERIMENTAL_DIR
     from .student_card import write_student_card
 
     repo = Path(__file__).resolve().parents[1]
     cache = repo / "build" / "distil"
     dataset = teacher_dataset(cache / "dataset", progress)
-    out_dir = Path(out_dir or REFERENCE_DIR / spec.name)
+    out_dir = Path(out_dir or EXPERIMENTAL_DIR / spec.name)
     report = build_student(spec, dataset, out_dir, cache, progress=progress)
     write_student_card(out_dir, Path(docs_dir or repo / "docs" / "models") / f"{spec.name}.md")
     return report

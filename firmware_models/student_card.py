@@ -63,7 +63,7 @@ def render_student_card(manifest: ModelManifest, report: dict[str, Any], loco: d
 
 {manifest.description}
 
-_Generated from `firmware_models/reference/{manifest.name}/` (manifest.json, eval.json, realworld.json)._
+_Generated from `firmware_models/experimental/{manifest.name}/` (manifest.json, eval.json, realworld.json)._
 
 ## Intended use
 An experiment in distillation: a tiny int8 FOMO student that has seen real people, for cameras like

@@ -20,7 +20,7 @@ from firmware_models.teachers import TEACHERS, teachers_dir, video_dir
 from model_runtime import ModelRuntime
 
 REPO = Path(__file__).resolve().parents[2]
-FOMO_REAL_DIR = REPO / "firmware_models" / "reference" / "fomo-real"
+FOMO_REAL_DIR = REPO / "firmware_models" / "experimental" / "fomo-real"
 CLIPS = sorted(p.name for p in video_dir().iterdir() if p.suffix in (".gif", ".mp4"))
 
 
