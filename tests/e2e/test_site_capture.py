@@ -174,7 +174,7 @@ def test_capture_resumes_after_agent_and_hub_restart(mosquitto, hub_factory, age
     hub = hub_factory(url, mosquitto.url)
     agent = agent_factory(mosquitto.url, clip_source(), device_id="cap-cam")
     wait_device(hub, "cap-cam")
-    capture_id = start_capture(hub, "cap-cam", count=10, interval_s=0.4)
+    capture_id = start_capture(hub, "cap-cam", count=10, interval_s=0.4, mode="motion")
     wait_until(lambda: hub.capture(capture_id).frames_received >= 3, 20, "3 frames in")
 
     agent.stop()  # the agent and every hub process stop mid-capture
