@@ -269,3 +269,75 @@ def test_bad_capture_input_is_dead_lettered_and_ingest_goes_on(mosquitto, hub_fa
     assert row.frames_received == 1 and row.rejected_frames == [1]
     assert row.reason == "1 of 2 frames refused (see dead letters)"
     assert hub.worker is not None and hub.worker.ready()
+
+
+def test_capture_survives_a_restart_of_the_hub_processes(mosquitto, agent_factory, tmp_path: Path):
+    """The hub as an operator runs it: `cloud-hub ingest` is its own process, stopped (SIGTERM) and started
+    again mid-capture; `cloud-hub capture` commands read the state from another process each time."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, EDGESIGHT_INSTANCE_PATH=str(tmp_path / "instance"),
+               EDGESIGHT_MQTT_URL=mosquitto.url,
+               EDGESIGHT_DATABASE_URL=f"sqlite:///{tmp_path / 'hub.db'}",
+               EDGESIGHT_SNAPSHOT_DIR=str(tmp_path / "snapshots"), EDGESIGHT_LOG_FORMAT="text")
+
+    def hub(*args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "cloud_hub", *args], cwd=repo, env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    def ingest(n: int) -> subprocess.Popen:
+        log = open(tmp_path / f"ingest-{n}.log", "w")  # noqa: SIM115 (closed with the process)
+        proc = subprocess.Popen([sys.executable, "-m", "cloud_hub", "ingest", "--client-id", "hub-ingest"],
+                                cwd=repo, env=env, stdout=log, stderr=subprocess.STDOUT)
+        wait_until(lambda: "ingest subscribed" in (tmp_path / f"ingest-{n}.log").read_text(), 30,
+                   "ingest subscribed")
+        return proc
+
+    def show(capture_id: str) -> dict:
+        return json.loads(hub("capture", "show", capture_id))
+
+    worker = ingest(0)
+    try:
+        agent_factory(mosquitto.url, clip_source(), device_id="cap-cam")
+        wait_until(lambda: _known(env, "cap-cam"), 30, "device known")
+        capture_id = hub("capture", "start", "cap-cam", "--count", "10", "--interval", "0.4").split(":")[0]
+        wait_until(lambda: show(capture_id)["frames_received"] >= 3, 30, "3 frames in")
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(30) == 0
+        midway = show(capture_id)
+        assert midway["state"] == "capturing" and 3 <= midway["frames_received"] < 10
+        time.sleep(1.0)  # the agent goes on while the hub is down
+        worker = ingest(1)
+        wait_until(lambda: show(capture_id)["state"] == "complete", 40, "capture complete after the restart")
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(30)
+    final = show(capture_id)
+    assert final["frames_received"] == 10 and sorted(f["frame"] for f in final["frames"]) == list(range(10))
+    assert final["requested_by"].startswith("cli:")
+    store = SnapshotStore(tmp_path / "snapshots")
+    for f in final["frames"]:
+        path = store.resolve(SnapshotStore.relative_path(f["sha256"]))
+        assert path is not None
+        image = cv2.imdecode(np.frombuffer(path.read_bytes(), np.uint8), cv2.IMREAD_COLOR)
+        assert image is not None and image.shape[:2] == (f["height"], f["width"])
+
+
+def _known(env: dict, device_id: str) -> bool:
+    from sqlalchemy import create_engine
+
+    engine = create_engine(env["EDGESIGHT_DATABASE_URL"])
+    try:
+        with Session(engine) as db:
+            return db.get(Device, device_id) is not None
+    except Exception:  # the table may not exist before ingest migrated
+        return False
+    finally:
+        engine.dispose()
