@@ -57,6 +57,17 @@ def test_teacher_is_registered_and_never_offered(tmp_path: Path, database_url: s
     assert no_manifest.exit_code != 0 and "no manifest.json" in no_manifest.output
 
     with Session(app.extensions["edgesight.engine"]) as db:
+        from cloud_hub import auth
+
+        ops = auth.create_user(db, "ops", "a password long enough", "admin")
+        token = auth.create_token(db, ops, "t").secret
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    page = client.get("/rollouts").get_data(as_text=True)
+    assert '<td class="model-kind">teacher' in page and "never offered" in page
+    assert "<option>site-teacher@1.0.0</option>" not in page  # the campaign form offers students only
+
+    with Session(app.extensions["edgesight.engine"]) as db:
         teacher = registry.find(db, "site-teacher@1.0.0")
         assert teacher.kind == TEACHER
         key = registry_key(app)
