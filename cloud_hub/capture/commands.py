@@ -22,6 +22,16 @@ def _session() -> Session:
     return Session(current_app.extensions["edgesight.engine"], expire_on_commit=False)
 
 
+def _who(db: Session, by_user: str | None) -> str:
+    """The name a capture is logged under: an admin user of the hub, or the OS user of this shell."""
+    if by_user is None:
+        return f"cli:{getpass.getuser()}"
+    user = db.scalar(select(User).where(User.username == by_user))
+    if user is None or user.role != "admin":
+        raise click.ClickException(f"{by_user!r} is not an admin user: only admins start or cancel captures")
+    return by_user
+
+
 capture_group = AppGroup("capture", help="Site capture: ask a device for N frames (admins only).")
 
 
@@ -42,13 +52,7 @@ capture_group = AppGroup("capture", help="Site capture: ask a device for N frame
 def capture_start(device: str, count: int, interval_s: float, max_bytes: int, max_width: int, mode: str,
                   camera: str | None, timeout_s: float, by_user: str | None) -> None:
     with _session() as db:
-        if by_user is not None:
-            user = db.scalar(select(User).where(User.username == by_user))
-            if user is None or user.role != "admin":
-                raise click.ClickException(f"{by_user!r} is not an admin user: only admins start captures")
-            who = by_user
-        else:
-            who = f"cli:{getpass.getuser()}"
+        who = _who(db, by_user)
         try:
             row = service.start(db, current_app.config["HUB_SETTINGS"], device, requested_by=who, count=count,
                                 interval_s=interval_s, max_bytes=max_bytes, max_width=max_width, mode=mode,
@@ -57,6 +61,19 @@ def capture_start(device: str, count: int, interval_s: float, max_bytes: int, ma
             raise click.ClickException(str(exc)) from None
         click.echo(f"{row.id}: {count} frames from {device}, one every {interval_s:g} s ({mode}), requested "
                    f"by {who}")
+
+
+@capture_group.command("cancel", help="Stop a capture: the device stops and deletes its frames not yet sent.")
+@click.argument("capture_id")
+@click.option("--by", "by_user", default=None, help="the hub admin user this is logged under")
+def capture_cancel(capture_id: str, by_user: str | None) -> None:
+    with _session() as db:
+        who = _who(db, by_user)
+        try:
+            row = service.cancel(db, current_app.config["HUB_SETTINGS"], capture_id, by=who)
+        except service.CaptureError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"{row.id}: cancelled by {who} at {row.frames_received}/{row.count} frames")
 
 
 @capture_group.command("list", help="Captures, newest first: state and frames received / asked.")

@@ -70,6 +70,24 @@ def start(db: Session, settings: HubSettings, device_id: str, *, requested_by: s
     return row
 
 
+def cancel(db: Session, settings: HubSettings, capture_id: str, *, by: str) -> Capture:
+    """Withdraw the retained request (the agent stops and deletes its copy) and end the capture
+    ``failed`` with who cancelled it. Frames already stored stay."""
+    row = db.get(Capture, capture_id)
+    if row is None:
+        raise CaptureError(f"no capture {capture_id!r}")
+    if row.state not in (REQUESTED, CAPTURING):
+        raise CaptureError(f"capture {capture_id} is already {row.state}")
+    topic = Topics(settings.mqtt_prefix).capture_request(row.device_id)
+    try:
+        publish_retained(settings.mqtt_url, topic, b"", ca_file=settings.mqtt_ca_file)
+    except PublishError as exc:
+        raise CaptureError(f"capture {capture_id} not cancelled: {exc}") from None
+    row.state, row.reason, row.finished_at = FAILED, f"cancelled by {by}"[:500], time.time()
+    db.commit()
+    return row
+
+
 def as_dict(row: Capture, frames: list[CaptureFrame] | None = None) -> dict[str, Any]:
     out = {"id": row.id, "device_id": row.device_id, "requested_by": row.requested_by,
            "requested_at": row.requested_at, "count": row.count, "interval_s": row.interval_s,

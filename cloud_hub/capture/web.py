@@ -48,6 +48,9 @@ openapi.OPERATIONS += [
     openapi.Operation("post", "/devices/{device_id}/captures", "Ask the device for N frames over a time "
                       "window (admin; logged with who and when)", CaptureOut, 202, params=[openapi.DEVICE],
                       body=CaptureIn, admin=True),
+    openapi.Operation("post", "/captures/{capture_id}/cancel", "Stop a capture: the request is withdrawn, "
+                      "the device deletes its copy; frames stored stay (admin)", CaptureOut,
+                      params=[openapi.Param("capture_id", "path")], admin=True),
     openapi.Operation("get", "/captures/{capture_id}", "One capture: state, progress, its frames", CaptureOut,
                       params=[openapi.Param("capture_id", "path")]),
     openapi.Operation("get", "/captures/{capture_id}/frames/{frame}.jpg", "One captured frame", None,
@@ -122,6 +125,17 @@ def start_capture_form(device_id: str):
     except service.CaptureError as exc:
         flash(f"capture not started: {exc}")
     return redirect(url_for("dashboard.device", device_id=device_id) + "#captures")
+
+
+@bp.post("/api/v1/captures/<capture_id>/cancel")
+@require_role("admin")
+def cancel_capture(capture_id: str):
+    try:
+        row = service.cancel(database.session(), database.settings(), capture_id, by=_who())
+    except service.CaptureError as exc:
+        return jsonify(error=str(exc)), 404 if str(exc).startswith("no capture") else 409
+    current_app.logger.info("capture cancelled", extra={"capture": capture_id, "by": _who()})
+    return jsonify(service.as_dict(row))
 
 
 @bp.get("/api/v1/captures/<capture_id>")

@@ -341,3 +341,25 @@ def _known(env: dict, device_id: str) -> bool:
         return False
     finally:
         engine.dispose()
+
+
+def test_cancel_stops_the_device_and_keeps_what_is_stored(mosquitto, hub_factory, agent_factory,
+                                                         tmp_path: Path):
+    hub = hub_factory(f"sqlite:///{tmp_path / 'hub.db'}", mosquitto.url)
+    agent = agent_factory(mosquitto.url, clip_source(), device_id="cap-cam")
+    wait_device(hub, "cap-cam")
+    capture_id = start_capture(hub, "cap-cam", count=200, interval_s=0.3)
+    wait_until(lambda: hub.capture(capture_id).frames_received >= 2, 20, "2 frames in")
+    assert hub.client("viewer").post(f"/api/v1/captures/{capture_id}/cancel").status_code == 403
+    admin = hub.client("admin")
+    answer = admin.post(f"/api/v1/captures/{capture_id}/cancel")
+    assert answer.status_code == 200, answer.get_json()
+    cancelled = answer.get_json()
+    assert cancelled["state"] == "failed" and cancelled["reason"] == f"cancelled by {admin.username}"
+    folder = Path(agent.config.outbox.path).parent / "captures" / capture_id
+    wait_until(lambda: (folder / "done").exists(), 10, "the device stopped")
+    assert list(folder.glob("*.jpg")) == []
+    kept = hub.capture(capture_id).frames_received
+    time.sleep(1.0)  # nothing more is taken
+    assert hub.capture(capture_id).frames_received == kept >= 2
+    assert admin.post(f"/api/v1/captures/{capture_id}/cancel").status_code == 409  # already over
