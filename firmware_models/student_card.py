@@ -105,6 +105,11 @@ File sizes: int8 {report["bytes"]["int8"]:,} B, fp32 {report["bytes"]["fp32"]:,}
 int8 {report["int8"]["p50_ms"]} ms, fp32 {report["fp32"]["p50_ms"]} ms.
 
 ## Limits
+- **Not good enough to be a default** while the held-out goals above are missed: on a clip it has not
+  seen it finds many of the people but also lights doors, chairs and shelves (classroom: 320 false
+  alarms in 45 frames at the 0.2 threshold the training frames chose), and puts a near person's
+  centre on the head rather than mid-body (head-pose). In-sample it agrees with the teacher (below):
+  five clips are too few scenes to learn "person" from, not a broken pipeline.
 - Six short clips, one teacher: its labels are its mistakes too (it misses people at frame edges and
   calls a car seen from above a truck or bus at low scores).
 - Bicycles: three teacher boxes in all the clips; the bicycle class is not really trained.
