@@ -13,7 +13,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -121,10 +121,12 @@ class LoginRateLimit:
     """At most ``limit`` login attempts evaluated per client per minute, counted in the database so every
     gunicorn worker sees the same count.
 
-    An attempt is *reserved* (a committed row) before its password is checked, then counted: the k-th
-    reservation to commit sees at least k rows, so however many requests race, at most ``limit`` of
-    them are evaluated (counting first and recording the failure after the slow scrypt let 33 of 40
-    parallel attempts through). A successful login gives its reservation back.
+    An attempt is *reserved* (a row) and counted in one transaction that holds the client's lock (a
+    PostgreSQL advisory lock; SQLite's single writer lock does the same), so reservations are counted
+    one after another: the k-th sees exactly k rows, and of however many parallel requests exactly
+    ``limit`` are evaluated. (Committing first and counting after could see every racing row and refuse
+    them all; counting before the slow scrypt let 33 of 40 through.) A successful login gives its
+    reservation back.
     """
 
     def __init__(self, limit: int):
@@ -133,12 +135,16 @@ class LoginRateLimit:
     def reserve(self, db: Session, client: str) -> int | None:
         """The reservation's id when this attempt may be evaluated, None when the client is over the limit."""
         now = time.time()
-        row = LoginFailure(client=client[:128], at=now)
-        db.add(row)
+        key = client[:128]
+        if db.get_bind().dialect.name == "postgresql":
+            db.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": "edgesight-login:" + key})
         db.execute(delete(LoginFailure).where(LoginFailure.at < now - 10 * RATE_WINDOW_S))
-        db.commit()
+        row = LoginFailure(client=key, at=now)
+        db.add(row)
+        db.flush()
         seen = db.scalar(select(func.count()).select_from(LoginFailure)
-                         .where(LoginFailure.client == client[:128], LoginFailure.at > now - RATE_WINDOW_S))
+                         .where(LoginFailure.client == key, LoginFailure.at > now - RATE_WINDOW_S))
+        db.commit()
         return row.id if int(seen or 0) <= self.limit else None
 
     def release(self, db: Session, reservation: int) -> None:

@@ -101,7 +101,7 @@ def test_cli_starts_captures_for_admins_only_and_logs_them(app, runner, auth, mo
         started = runner.invoke(args=["capture", "start", "cam-1", "--count", "5", "--interval", "1",
                                       "--mode", "motion", "--by", "alice"])
         assert started.exit_code == 0, started.output
-        capture_id = started.output.split(":")[0]
+        capture_id = started.stdout.split(":")[0]  # stdout: log lines go to stderr
         deadline = time.monotonic() + 10
         while not got and time.monotonic() < deadline:
             time.sleep(0.05)

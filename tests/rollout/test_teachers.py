@@ -32,10 +32,10 @@ def test_teacher_is_registered_and_never_offered(tmp_path: Path, database_url: s
     assert runner.invoke(args=["keys", "init"]).exit_code == 0
     added = runner.invoke(args=["models", "add", "--teacher", str(teacher_package(tmp_path))])
     assert added.exit_code == 0, added.output
-    assert added.output.startswith("registered site-teacher@1.0.0:") and "kind teacher" in added.output
+    assert added.stdout.startswith("registered site-teacher@1.0.0:") and "kind teacher" in added.output
 
     again = runner.invoke(args=["models", "add", "--teacher", str(teacher_package(tmp_path))])
-    assert again.exit_code == 0 and again.output.startswith("already registered"), again.output
+    assert again.exit_code == 0 and again.stdout.startswith("already registered"), again.output
     as_student = runner.invoke(args=["models", "add", str(tmp_path / "teacher" / "model.onnx"),
                                      "--manifest", str(tmp_path / "teacher" / "manifest.json")])
     assert as_student.exit_code != 0 and "already registered as a teacher" in as_student.output
