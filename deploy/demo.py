@@ -2,8 +2,10 @@
 
 Starts, in order: the embedded MQTT broker (unless EDGESIGHT_MQTT_URL names one), the database migration,
 the hub's signing key and model registry (the reference detector registered), the hub's ingest worker,
-rollout service and web server, and two edge agents on rendered scenes with their model updaters on;
-prints the dashboard URL; Ctrl-C stops everything in reverse order.
+rollout service and web server, and three edge agents with their model updaters on: one on real CC BY
+footage of a hall (deploy/media/hall.mp4) with the distilled real-world student, two on rendered scenes
+with the rendered world's reference model; prints the dashboard URL; Ctrl-C stops everything in reverse
+order.
 """
 
 from __future__ import annotations
@@ -26,7 +28,20 @@ VAR = Path(os.environ.get("EDGESIGHT_DEMO_DIR", REPO / "var" / "demo"))
 BIN = Path(sys.executable).parent
 WEB_PORT = int(os.environ.get("EDGESIGHT_DEMO_PORT", "8000"))
 NEXT_VERSION = "2.2.0"  # the version docs/rollout.md rolls out
-GROUPS = {"demo-street": "street", "demo-lobby": "street"}  # docs/rollout.md: --target group:street
+# docs/rollout.md rolls out to group:street
+GROUPS = {"demo-hall": "hall", "demo-street": "street", "demo-lobby": "street"}
+HALL_CLIP = REPO / "deploy" / "media" / "hall.mp4"  # real footage, CC BY 4.0: deploy/media/ATTRIBUTION.md
+# The real-world student (docs/models/README.md): distilled on footage that includes this hall, so the demo
+# shows it at its best; on a view it has never seen it is much weaker, which is what site adaptation is for.
+REAL_MODEL = REPO / "firmware_models" / "experimental" / "fomo-real"
+STREET_MODEL = REPO / "firmware_models" / "reference" / "fomo-street"
+# The hall as the camera sees it (normalised): the table people walk up to, and the way out on the right.
+HALL_GEOMETRY = """\
+    zones:
+    - {name: table, polygon: [[0.38, 0.15], [0.78, 0.15], [0.78, 1.0], [0.38, 1.0]], loiter_s: 15}
+    lines:
+    - {name: exit, a: [0.8, 0.4], b: [0.8, 1.0]}
+"""
 
 
 def port_free(port: int) -> bool:
@@ -176,7 +191,7 @@ class Demo:
         self.hub("devices", "add", device_id, "--group", group, check=False)
 
     def run(self) -> None:
-        print("edgesight demo: starting the hub, a broker and two edge agents")
+        print("edgesight demo: starting the hub, a broker and three edge agents")
         if "EDGESIGHT_MQTT_URL" not in self.env:
             port = free_port(1883)
             self.env["EDGESIGHT_MQTT_URL"] = f"mqtt://127.0.0.1:{port}"
@@ -191,11 +206,14 @@ class Demo:
         self.spawn("web", str(BIN / "cloud-hub"), "serve", "--host", "127.0.0.1", "--port", str(web_port))
         url = f"http://127.0.0.1:{web_port}"
         wait_for(lambda: http_ok(f"{url}/healthz"), "hub web")
+        agents = [("demo-hall", "hall", f"file:{HALL_CLIP}?loop=true", REAL_MODEL, HALL_GEOMETRY)]
         for device_id, camera, scene, seed in (
             ("demo-street", "street", "street", 101),
             ("demo-lobby", "lobby", "indoor", 202),
         ):
             source = f"synthetic:{scene}?seed={seed}&width=320&height=192"
+            agents.append((device_id, camera, source, STREET_MODEL, scene_geometry(scene, seed)))
+        for device_id, camera, source, model, geometry in agents:
             config = VAR / f"{device_id}.yaml"
             config.write_text(
                 AGENT_CONFIG.format(
@@ -203,9 +221,9 @@ class Demo:
                     mqtt_url=self.env["EDGESIGHT_MQTT_URL"],
                     camera=camera,
                     source=source,
-                    model=REPO / "firmware_models" / "reference" / "fomo-street",
+                    model=model,
                     outbox=VAR / f"{device_id}-outbox.db",
-                    geometry=scene_geometry(scene, seed),
+                    geometry=geometry,
                     store=VAR / f"{device_id}-models",
                     public_key=public_key,
                 )
@@ -218,7 +236,7 @@ class Demo:
             f"\n  Dashboard:  {url}/   (log in as admin / {password})"
             f"\n  Broker:     {self.env['EDGESIGHT_MQTT_URL']}   (agents: mqtt.url in their YAML)"
             f"\n  Rollouts:   {url}/rollouts   (fomo-street 2.1.1 runs, {NEXT_VERSION} is registered; "
-            "both agents in group street)"
+            "demo-street and demo-lobby in group street)"
             f"\n  Events API: curl -H 'Authorization: Bearer {token}' {url}/api/v1/events"
             "\n\n  To run cloud-hub commands against this demo (devices, rollout, …), in another shell:"
             f"\n  export {exports}"

@@ -136,7 +136,7 @@ SourceConfig = Annotated[FileSource | StreamSource | UsbSource | SyntheticSource
 
 def source_from_string(value: str) -> dict[str, Any]:
     """Shorthand: ``rtsp://…``, ``http(s)://…``, ``usb:0`` / ``/dev/video0``, ``synthetic:street?seed=3``,
-    or a file path."""
+    ``file:/clips/hall.mp4?loop=true``, or a file path."""
     parts = urlsplit(value)
     scheme = parts.scheme.lower()
     if scheme in ("rtsp", "rtsps", "http", "https", "rtmp"):
@@ -147,8 +147,8 @@ def source_from_string(value: str) -> dict[str, Any]:
         return {"type": "usb", "index": int(value.removeprefix("/dev/video"))}
     if scheme == "synthetic":
         return {"type": "synthetic", "scene": parts.path or "street", **dict(parse_qsl(parts.query))}
-    if scheme == "file":
-        return {"type": "file", "path": parts.path}
+    if scheme == "file":  # file:/path/clip.mp4?loop=true
+        return {"type": "file", "path": parts.path, **dict(parse_qsl(parts.query))}
     return {"type": "file", "path": value}
 
 

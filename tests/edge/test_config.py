@@ -53,6 +53,11 @@ def test_good_config_and_source_shorthands():
     ]:
         parsed = parse_config(GOOD.replace("synthetic:street?seed=3&fps=5", text))
         assert isinstance(parsed.cameras[0].source, kind), text
+    looped = parse_config(GOOD.replace("synthetic:street?seed=3&fps=5", "file:/clips/hall.mp4?loop=true"))
+    source = looped.cameras[0].source
+    assert isinstance(source, FileSource) and source.loop and str(source.path) == "/clips/hall.mp4"
+    typo = GOOD.replace("synthetic:street?seed=3&fps=5", "file:/clips/hall.mp4?lop=true")
+    assert "lop" in error_of(typo)
 
 
 def test_unknown_key_names_path_and_line():
