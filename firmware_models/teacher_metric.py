@@ -33,6 +33,18 @@ def _close(det: Detection, box: TeacherBox, grid: tuple[int, int], strict: bool)
     return abs(cx - tx) <= max(1.5 / gw, (x2 - x1) / 4) and abs(cy - ty) <= max(1.5 / gh, (y2 - y1) / 4)
 
 
+def _first_match(
+    pool: Sequence[TeacherBox], used: set[int], det: Detection, grid: tuple[int, int], strict: bool
+) -> int | None:
+    """The first box of ``pool`` not yet ``used`` that ``det`` hits (its label, close enough); it is
+    marked used."""
+    for i, box in enumerate(pool):
+        if i not in used and box[0] == det.label and _close(det, box, grid, strict):
+            used.add(i)
+            return i
+    return None
+
+
 def teacher_f1(
     dets: Sequence[Sequence[Detection]],
     boxes: Sequence[Sequence[TeacherBox]],
@@ -51,30 +63,10 @@ def teacher_f1(
         for det in sorted(frame_dets, key=lambda d: -d.score):
             if det.label not in labels:
                 continue
-            hit = next(
-                (
-                    i
-                    for i, b in enumerate(must)
-                    if i not in used_must and b[0] == det.label and _close(det, b, grid, strict)
-                ),
-                None,
-            )
-            if hit is not None:
-                used_must.add(hit)
+            if _first_match(must, used_must, det, grid, strict) is not None:
                 counts[det.label][0] += 1
-                continue
-            soft = next(
-                (
-                    i
-                    for i, b in enumerate(maybe)
-                    if i not in used_maybe and b[0] == det.label and _close(det, b, grid, strict)
-                ),
-                None,
-            )
-            if soft is not None:
-                used_maybe.add(soft)
-                continue
-            counts[det.label][1] += 1
+            elif _first_match(maybe, used_maybe, det, grid, strict) is None:
+                counts[det.label][1] += 1  # a "maybe" box found is neither a hit nor a false alarm
         for i, b in enumerate(must):
             if i not in used_must:
                 counts[b[0]][2] += 1
