@@ -92,6 +92,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(capture_web.bp)
     capture_commands.init_app(app)
 
+    from cloud_hub.adapt import commands as adapt_commands
+    from cloud_hub.adapt import web as adapt_web
+
+    app.register_blueprint(adapt_web.bp)
+    adapt_commands.init_app(app)
+
     app.register_blueprint(identity_web.bp)
 
     from cloud_hub import commands

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.pool import NullPool
 
+import cloud_hub.adapt.models  # noqa: F401,E402  (adaptation tables share the metadata)
 import cloud_hub.camera.models  # noqa: F401,E402  (camera tables share the metadata)
 import cloud_hub.capture.models  # noqa: F401,E402  (capture tables share the metadata)
 import cloud_hub.rollout.models  # noqa: F401,E402  (rollout tables share the metadata)

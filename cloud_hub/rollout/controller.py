@@ -72,6 +72,9 @@ def shadow_verdict(row: CampaignDevice, thresholds: dict[str, float]) -> str | N
     agreement = stats.get("agreement", 0.0)
     if agreement < thresholds["min_agreement"]:
         return f"{row.device_id}: agreement {agreement:.3f} < {thresholds['min_agreement']}"
+    errors, max_errors = stats.get("candidate_errors", 0.0), thresholds.get("max_candidate_errors")
+    if max_errors is not None and errors > max_errors:
+        return f"{row.device_id}: the candidate failed on {errors:.0f} frames (at most {max_errors:.0f})"
     active, candidate = stats.get("active_ms_p50", 0.0), stats.get("candidate_ms_p50", 0.0)
     if active > 0 and candidate > thresholds["max_latency_ratio"] * active:
         return (

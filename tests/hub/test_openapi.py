@@ -13,7 +13,7 @@ from cloud_hub.web.database import ENGINE_KEY
 from tests.hub.helpers import TOPICS, event, status, telemetry
 
 # Other areas document themselves via openapi.OPERATIONS.
-HUB_BLUEPRINTS = ("api.", "openapi.", "camera.", "capture.")
+HUB_BLUEPRINTS = ("api.", "openapi.", "camera.", "capture.", "adapt.")
 
 
 def implemented_operations(app) -> set[tuple[str, str]]:

@@ -1,0 +1,265 @@
+"""Site adaptation jobs on the hub (issue 24 items 3-4): starting (admins only, each logged), the state
+machine, the API's access rules, claiming with a lease on SQLite and PostgreSQL, and honest outcomes with
+the real adapt() — a missing teacher, too few frames, a model that is not better: nothing registered."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from cloud_hub.adapt import service
+from cloud_hub.adapt.models import AdaptJob, AdaptLogLine
+from cloud_hub.adapt.worker import AdaptWorker, WorkerOptions
+from cloud_hub.capture.models import Capture
+from cloud_hub.rollout.models import TEACHER, ModelVersion
+from cloud_hub.web.database import ENGINE_KEY
+from tests.rollout.support import reference, repackage
+from tests.support.adapt import FOMO, clip_frames, device, finished_capture, register
+
+
+def registry_setup(app, tmp_path: Path) -> None:
+    """The device's student and a (small, quick) teacher in the registry."""
+    register(app, FOMO)
+    teacher = repackage(reference(), tmp_path / "site-teacher", "1.0.0", {"name": "site-teacher"})
+    register(app, teacher, TEACHER)
+
+
+def jobs(app) -> list[AdaptJob]:
+    with Session(app.extensions[ENGINE_KEY]) as db:
+        return list(db.scalars(select(AdaptJob)))
+
+
+def test_cli_start_refusals_list_show_and_cancel(app, runner, auth, tmp_path: Path):
+    auth.create("alice", "admin")
+    auth.create("victor", "viewer")
+    device(app)
+    finished_capture(app, "cap-adaptcli01", clip_frames(4))
+
+    none = runner.invoke(args=["adapt", "start", "cam-1", "--capture", "cap-adaptcli01", "--by", "alice"])
+    assert none.exit_code != 0 and "no teacher model is registered" in none.output
+    registry_setup(app, tmp_path)
+    viewer = runner.invoke(args=["adapt", "start", "cam-1", "--capture", "cap-adaptcli01", "--by", "victor"])
+    assert viewer.exit_code != 0 and "'victor' is not an admin user" in viewer.output
+    unknown = runner.invoke(args=["adapt", "start", "cam-9", "--by", "alice"])
+    assert unknown.exit_code != 0 and "unknown device 'cam-9'" in unknown.output
+    device(app, "cam-2", model="someone-else@1.0.0")
+    unregistered = runner.invoke(args=["adapt", "start", "cam-2", "--by", "alice"])
+    assert unregistered.exit_code != 0
+    assert "runs someone-else@1.0.0, which is not a student" in unregistered.output
+    student_as_teacher = runner.invoke(
+        args=[
+            "adapt",
+            "start",
+            "cam-1",
+            "--capture",
+            "cap-adaptcli01",
+            "--teacher",
+            "fomo-street@2.1.1",
+            "--by",
+            "alice",
+        ]
+    )
+    assert student_as_teacher.exit_code != 0 and "not a teacher" in student_as_teacher.output
+    assert jobs(app) == []  # nothing refused left a job behind
+
+    started = runner.invoke(args=["adapt", "start", "cam-1", "--capture", "cap-adaptcli01", "--by", "alice"])
+    assert started.exit_code == 0, started.output
+    job_id = started.stdout.split(":")[0]
+    assert "adapting fomo-street@2.1.1 on cam-1 with teacher site-teacher@1.0.0" in started.stdout
+    busy = runner.invoke(args=["adapt", "start", "cam-1", "--capture", "cap-adaptcli01"])
+    assert busy.exit_code != 0 and f"already has adaptation {job_id} in progress" in busy.output
+
+    listed = runner.invoke(args=["adapt", "list"]).stdout
+    assert job_id in listed and "queued" in listed and "by alice" in listed
+    shown = runner.invoke(args=["adapt", "show", job_id]).stdout
+    assert "queued" in shown and "base fomo-street@2.1.1" in shown and "started by alice" in shown
+    assert "[--------------------]   0% queued" in shown
+
+    cancelled = runner.invoke(args=["adapt", "cancel", job_id, "--by", "alice"])
+    assert cancelled.exit_code == 0 and "cancelled by alice" in cancelled.stdout
+    again = runner.invoke(args=["adapt", "cancel", job_id])
+    assert again.exit_code != 0 and "already cancelled" in again.output
+    shown = runner.invoke(args=["adapt", "show", job_id, "--json"]).stdout
+    assert '"state": "cancelled"' in shown and '"reason": "cancelled by alice"' in shown
+
+
+def test_a_job_asks_for_its_own_capture_and_waits_for_an_offline_device(
+    app, runner, auth, tmp_path, mosquitto
+):
+    app.config["HUB_SETTINGS"] = app.config["HUB_SETTINGS"].model_copy(update={"mqtt_url": mosquitto.url})
+    auth.create("alice", "admin")
+    device(app, state="offline")
+    registry_setup(app, tmp_path)
+    started = runner.invoke(
+        args=[
+            "adapt",
+            "start",
+            "cam-1",
+            "--frames",
+            "20",
+            "--interval",
+            "0.5",
+            "--capture-timeout",
+            "1",
+            "--by",
+            "alice",
+        ]
+    )
+    assert started.exit_code == 0, started.output
+    job_id = started.stdout.split(":")[0]
+    with Session(app.extensions[ENGINE_KEY]) as db:
+        job = db.get(AdaptJob, job_id)
+        capture = db.get(Capture, job.capture_id)
+        assert job.state == "capturing" and job.capture_started
+        assert capture.requested_by == "alice" and capture.count == 20  # the capture is logged like any
+        shown = service.as_dict(db, job)
+    assert "waiting for device cam-1 (offline" in shown["message"] and "0/20 frames" in shown["message"]
+
+    time.sleep(1.2)  # the capture times out: the worker ends the job with the capture's reason
+    snapshots = app.config["HUB_SETTINGS"].snapshot_dir
+    worker = AdaptWorker(app.extensions[ENGINE_KEY], app.instance_path, snapshots, WorkerOptions(poll_s=0.1))
+    assert worker.claim() == job_id
+    worker.process(job_id)
+    shown = runner.invoke(args=["adapt", "show", job_id, "--json"]).stdout
+    assert '"state": "failed"' in shown and "timed_out: device offline for more than 1 s" in shown
+    with Session(app.extensions[ENGINE_KEY]) as db:
+        assert db.scalar(select(func.count()).select_from(ModelVersion)) == 2  # nothing registered
+
+
+def test_api_admins_start_and_cancel_everyone_signed_in_watches(app, auth, tmp_path: Path):
+    device(app)
+    registry_setup(app, tmp_path)
+    finished_capture(app, "cap-adaptapi01", clip_frames(4))
+    auth.create("alice", "admin")
+    auth.create("victor", "viewer")
+    admin, viewer = app.test_client(), app.test_client()
+    admin.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {auth.token('alice')}"
+    viewer.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {auth.token('victor')}"
+
+    refused = viewer.post("/api/v1/devices/cam-1/adaptations", json={"capture_id": "cap-adaptapi01"})
+    assert refused.status_code == 403 and jobs(app) == []
+    assert app.test_client().get("/api/v1/adaptations").status_code == 401
+    assert admin.post("/api/v1/devices/cam-9/adaptations", json={}).status_code == 404
+    bad = admin.post("/api/v1/devices/cam-1/adaptations", json={"capture_id": "cap-nope"})
+    assert bad.status_code == 400 and "no capture 'cap-nope'" in bad.get_json()["error"]
+    answer = admin.post("/api/v1/devices/cam-1/adaptations", json={"capture_id": "cap-adaptapi01"})
+    assert answer.status_code == 202, answer.get_json()
+    job = answer.get_json()
+    assert job["state"] == "queued" and job["created_by"] == "alice" and job["base"] == "fomo-street@2.1.1"
+
+    listed = viewer.get("/api/v1/adaptations?device=cam-1").get_json()["items"]
+    assert [j["id"] for j in listed] == [job["id"]]
+    one = viewer.get(f"/api/v1/adaptations/{job['id']}").get_json()
+    assert one["log"][0]["line"].startswith("started by alice")
+    assert viewer.get("/api/v1/adaptations/adp-nope").status_code == 404
+    page = viewer.get(f"/adaptations/{job['id']}").get_data(as_text=True)
+    assert job["id"] in page and "queued" in page and "adapt-cancel" not in page
+    device_page = viewer.get("/devices/cam-1").get_data(as_text=True)
+    assert job["id"] in device_page and "Adapt to this view" not in device_page
+
+    assert viewer.post(f"/api/v1/adaptations/{job['id']}/cancel").status_code == 403
+    done = admin.post(f"/api/v1/adaptations/{job['id']}/cancel")
+    assert done.status_code == 200 and done.get_json()["state"] == "cancelled"
+    assert admin.post(f"/api/v1/adaptations/{job['id']}/cancel").status_code == 409
+
+
+def test_one_worker_claims_a_job_and_a_dead_workers_lease_runs_out(app, tmp_path: Path):
+    device(app)
+    registry_setup(app, tmp_path)
+    finished_capture(app, "cap-adaptlease1", clip_frames(4))
+    with Session(app.extensions[ENGINE_KEY], expire_on_commit=False) as db:
+        job = service.start(
+            db, app.config["HUB_SETTINGS"], "cam-1", created_by="alice", capture_id="cap-adaptlease1"
+        )
+    engine, snapshots = app.extensions[ENGINE_KEY], app.config["HUB_SETTINGS"].snapshot_dir
+    workers = [
+        AdaptWorker(engine, app.instance_path, snapshots, WorkerOptions(lease_s=2), worker_id=f"w{i}")
+        for i in range(4)
+    ]
+    claimed: list[str | None] = [None] * len(workers)
+    go = threading.Barrier(len(workers))
+
+    def claim(i: int) -> None:
+        go.wait()
+        claimed[i] = workers[i].claim()
+
+    threads = [threading.Thread(target=claim, args=(i,)) for i in range(len(workers))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert claimed.count(job.id) == 1, claimed  # one winner, on SQLite and PostgreSQL
+    winner = claimed.index(job.id)
+    others = [w for i, w in enumerate(workers) if i != winner]
+    assert others[0].claim() is None  # the lease holds
+    time.sleep(2.2)  # the winner "died": no heartbeat, the lease runs out
+    assert others[0].claim() == job.id
+    with Session(engine) as db:
+        row = db.get(AdaptJob, job.id)
+        assert row.attempts == 2 and row.worker == others[0].id
+
+
+def test_the_log_is_bounded(app, tmp_path: Path):
+    device(app)
+    registry_setup(app, tmp_path)
+    finished_capture(app, "cap-adaptlog001", clip_frames(2))
+    with Session(app.extensions[ENGINE_KEY], expire_on_commit=False) as db:
+        job = service.start(
+            db, app.config["HUB_SETTINGS"], "cam-1", created_by="alice", capture_id="cap-adaptlog001"
+        )
+        for n in range(260):
+            service.add_log(db, job.id, f"line {n}")
+        db.commit()
+        lines = list(
+            db.scalars(
+                select(AdaptLogLine.line).where(AdaptLogLine.job_id == job.id).order_by(AdaptLogLine.id)
+            )
+        )
+    assert len(lines) == 200 and lines[-1] == "line 259" and lines[0] == "line 60"
+
+
+def test_adapted_version_is_above_the_base_and_names_the_job():
+    from shared.rollout import semver_key
+
+    version = service.adapted_version("2.1.1", "adp-0123456789ab")
+    assert version == "2.1.2-site.adp-0123456789ab"
+    assert semver_key(version) > semver_key("2.1.1")
+    again = service.adapted_version(version, "adp-ffffffffffff")
+    assert semver_key(again) > semver_key(version)
+
+
+def test_the_adapt_gate_ignores_agreement_but_not_latency_or_errors():
+    """An adapted model is meant to disagree with the old one; it must still keep up and never fail."""
+    from cloud_hub.adapt.gate import ADAPT_GATE
+    from cloud_hub.rollout.controller import shadow_verdict
+    from cloud_hub.rollout.models import CampaignDevice
+
+    def row(**stats) -> CampaignDevice:
+        base = {
+            "frames": 60.0,
+            "agreement": 0.95,
+            "active_ms_p50": 2.0,
+            "candidate_ms_p50": 2.2,
+            "candidate_errors": 0.0,
+        }
+        return CampaignDevice(device_id="cam", shadow={**base, **stats})
+
+    assert shadow_verdict(row(agreement=0.1), ADAPT_GATE) is None
+    assert (
+        shadow_verdict(row(candidate_ms_p50=3.2), ADAPT_GATE)
+        == "cam: candidate latency 3.20 ms > 1.5x active 2.00 ms"
+    )
+    assert (
+        shadow_verdict(row(candidate_errors=1.0), ADAPT_GATE)
+        == "cam: the candidate failed on 1 frames (at most 0)"
+    )
+    fleet = {
+        "min_agreement": 0.9,
+        "max_latency_ratio": 1.5,
+        "min_frames": 20,
+    }  # no error threshold: as before
+    assert shadow_verdict(row(candidate_errors=3.0), fleet) is None
