@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 
 import click
 from flask import Flask, current_app
@@ -173,10 +174,16 @@ def adapt_show(job_id: str, as_json: bool) -> None:
     type=float,
     help="seconds a device may stay silent during shadow and promotion before the job fails",
 )
+@click.option("--steps", type=click.IntRange(1), default=None, help="training steps (default: adapt()'s own)")
 @click.option("--smoke", is_flag=True, help="a tiny training run (tests, a first look); not for real use")
 @with_appcontext
 def adapt_worker(
-    lease_s: float, poll_s: float, shadow_min_frames: int | None, shadow_timeout_s: float, smoke: bool
+    lease_s: float,
+    poll_s: float,
+    shadow_min_frames: int | None,
+    shadow_timeout_s: float,
+    steps: int | None,
+    smoke: bool,
 ) -> None:
     from cloud_hub import db as hub_db
     from cloud_hub import logs
@@ -195,11 +202,14 @@ def adapt_worker(
         current_app.instance_path,
         settings.snapshot_dir or "",
         WorkerOptions(
-            lease_s=lease_s, poll_s=poll_s, gate=gate, shadow_timeout_s=shadow_timeout_s, smoke=smoke
+            lease_s=lease_s,
+            poll_s=poll_s,
+            gate=gate,
+            shadow_timeout_s=shadow_timeout_s,
+            smoke=smoke,
+            steps=steps,
         ),
     )
-    import threading
-
     thread = threading.Thread(target=worker.run, name="adapt-worker", daemon=True)
     thread.start()
     log.info("adapt-worker running", extra={"worker": worker.id, "lease_s": lease_s, "smoke": smoke})

@@ -14,6 +14,7 @@ and ingest never load it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -77,6 +78,7 @@ class WorkerOptions:
     gate: dict[str, float] = field(default_factory=lambda: dict(ADAPT_GATE))
     shadow_timeout_s: float = 3600.0  # device offline (no report) this long during shadow/promotion: failed
     smoke: bool = False  # AdaptSettings.smoke(): a tiny training run (tests, a first look)
+    steps: int | None = None  # training steps instead of the settings' own
 
 
 class AdaptWorker:
@@ -336,6 +338,8 @@ class AdaptWorker:
         from firmware_models.adapt import AdaptError, AdaptSettings, adapt  # torch: only in this process
 
         settings = AdaptSettings.smoke() if self.options.smoke else AdaptSettings()
+        if self.options.steps is not None:
+            settings = dataclasses.replace(settings, steps=self.options.steps)
         partial = work / "run.partial"
         if partial.exists():
             shutil.rmtree(partial)  # an attempt killed midway: its output is not trusted

@@ -102,3 +102,17 @@ def test_compose_runs_home_assistant_discovery_only_when_its_profile_is_asked_fo
     assert services["homeassistant"]["healthcheck"]["test"][-1] == "cloud_hub.mqtt_health"
     assert not [name for name, s in services.items() if "homeassistant" in " ".join(s.get("command") or [])
                 and name != "homeassistant"]
+
+
+def test_compose_runs_the_adapt_worker_only_in_its_profile_from_the_torch_image():
+    services = load_compose()["services"]
+    worker = services["adapt-worker"]
+    assert worker["profiles"] == ["adapt"]  # `docker compose up` leaves it (and torch) out
+    assert worker["command"] == ["cloud-hub", "adapt-worker"] and worker["build"]["target"] == "adapt"
+    assert worker["environment"] == services["web"]["environment"]  # same database, broker, instance
+    dockerfile = (REPO / "Dockerfile").read_text()
+    stages = [line.split()[-1] for line in dockerfile.splitlines() if line.startswith("FROM ")]
+    assert stages[-1] == "hub"  # a plain `docker build .` (compose's other services) stays torch-free
+    adapt = dockerfile.split("AS adapt", 1)[1].split("FROM ", 1)[0]
+    assert "'.[hub,train]'" in adapt and "COPY firmware_models ./firmware_models" in adapt
+    assert "COPY synthetic_world ./synthetic_world" in adapt and "\nUSER edgesight" in adapt

@@ -3,6 +3,7 @@ student, and a finished capture of real frames from a real clip (``../shared/dat
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -17,7 +18,9 @@ from cloud_hub.rollout.models import STUDENT, TEACHER, ModelVersion
 from cloud_hub.rollout.registry import blob_dir, register_package
 from cloud_hub.snapshots import SnapshotStore
 from cloud_hub.web.database import ENGINE_KEY
+from firmware_models.golden import write_golden
 from firmware_models.teachers import PERSON_CLIP, import_teacher, video_dir
+from shared.manifest import load_manifest
 
 REPO = Path(__file__).resolve().parents[2]
 FOMO = REPO / "firmware_models" / "reference" / "fomo-street"
@@ -43,6 +46,11 @@ def real_teacher(app: Flask, tmp_path: Path, name: str = "yolox-nano") -> ModelV
     out = tmp_path / f"teacher-{name}"
     if not (out / "manifest.json").exists():
         import_teacher(name, out)
+        manifest, model = load_manifest(out)  # the registry wants a golden self-test: one real frame
+        spec = write_golden(model, manifest, clip_frames(1)[0])
+        data = json.loads((out / "manifest.json").read_text())
+        data["golden"] = spec.model_dump(mode="json", exclude_none=True)
+        (out / "manifest.json").write_text(json.dumps(data, indent=2))
     return register(app, out, TEACHER)
 
 
