@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import (
     Blueprint,
     abort,
@@ -12,6 +14,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    send_file,
     url_for,
 )
 
@@ -189,13 +192,48 @@ def cancel_adaptation_form(job_id: str):
     return redirect(url_for("adapt.job_page", job_id=job_id))
 
 
+CARD_FILES = {".png": "image/png", ".md": "text/markdown; charset=utf-8", ".json": "application/json"}
+
+
+def _run_dir(job_id: str) -> Path:
+    """Where the adapt-worker keeps adapt()'s finished output (the instance folder both processes share)."""
+    return Path(current_app.instance_path) / "adapt" / job_id / "run"
+
+
+def card_files(job_id: str) -> list[str]:
+    """The card's files (plots, the card, the report) under the job's output, relative names."""
+    run = _run_dir(job_id)
+    if not run.is_dir():
+        return []
+    found = [
+        p for p in run.rglob("*") if p.is_file() and p.suffix in CARD_FILES and "model" not in p.parts[-2:-1]
+    ]
+    return sorted(str(p.relative_to(run)) for p in found)[:50]
+
+
 @bp.get("/adaptations/<job_id>")
 def job_page(job_id: str):
     db = database.session()
     found = service.detail(db, job_id)
     if found is None:
         abort(404)
-    return render_template("adapt/job.html", job=service.as_dict(db, *found))
+    files = card_files(job_id)
+    return render_template(
+        "adapt/job.html",
+        job=service.as_dict(db, *found),
+        plots=[f for f in files if f.endswith(".png")],
+        documents=[f for f in files if not f.endswith(".png")],
+    )
+
+
+@bp.get("/adaptations/<job_id>/files/<path:name>")
+def job_file(job_id: str, name: str):
+    """A file of the job's card; only names the listing offers (no path outside the job's output)."""
+    if name not in card_files(job_id):
+        abort(404)
+    response = send_file(_run_dir(job_id) / name, mimetype=CARD_FILES[Path(name).suffix], max_age=60)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 @bp.app_context_processor
