@@ -1,7 +1,7 @@
 """``python -m firmware_models <command>``: the whole model toolchain behind one CLI.
 
 Commands: render, train, export, import, label, quantize, evaluate, detect, card, check-manifest,
-build-all, retune, export-c.
+build-all, retune, export-c, adapt.
 """
 
 from __future__ import annotations
@@ -292,6 +292,99 @@ def cmd_export_c(args: argparse.Namespace) -> int:
     return 0
 
 
+def _frame_range(text: str) -> tuple[int, int]:
+    """``A:B`` → frames A..B-1 of the decoded clip."""
+    a, sep, b = text.partition(":")
+    try:
+        start, stop = int(a), int(b)
+    except ValueError:
+        raise ValueError(f"frame range {text!r}: expected A:B (frame indices, B excluded)") from None
+    if not sep or start < 0 or stop <= start:
+        raise ValueError(f"frame range {text!r}: empty or negative (need 0 <= A < B)")
+    return start, stop
+
+
+def _clip_range_frames(path: str, stop: int) -> list:
+    import cv2
+
+    cap = cv2.VideoCapture(path)
+    if not cap.isOpened():
+        raise ValueError(f"{path}: cannot open this clip")
+    frames = []
+    try:
+        while len(frames) < stop:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            frames.append(frame)
+    finally:
+        cap.release()
+    if not frames:
+        raise ValueError(f"{path}: cannot open this clip (no frames decoded)")
+    return frames
+
+
+def cmd_adapt(args: argparse.Namespace) -> int:
+    """Fine-tune a student on one clip's earlier frames, judge it on later ones (firmware_models.adapt)."""
+    from dataclasses import replace
+
+    from tqdm import tqdm
+
+    from .adapt import AdaptError, AdaptSettings, adapt
+
+    try:
+        train, judge = _frame_range(args.train_frames), _frame_range(args.judge_frames)
+        if train[0] < judge[1] and judge[0] < train[1]:
+            raise ValueError(
+                f"--train-frames {args.train_frames} and --judge-frames {args.judge_frames} overlap"
+            )
+        if judge[0] < train[1]:
+            raise ValueError("--judge-frames must come after --train-frames (judge on later frames)")
+        frames = _clip_range_frames(args.source, max(train[1], judge[1]))
+        if len(frames) < judge[1]:
+            raise ValueError(f"{args.source}: has {len(frames)} frames, --judge-frames ends at {judge[1]}")
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    settings = AdaptSettings()
+    if args.steps is not None:
+        settings = replace(settings, steps=args.steps)
+    bars: dict[str, tqdm] = {}
+
+    def progress(p) -> None:
+        bar = bars.get(p.stage)
+        if bar is None:
+            for old in bars.values():
+                old.close()
+            bar = bars[p.stage] = tqdm(
+                total=p.total, desc=p.stage, disable=args.json and not sys.stderr.isatty()
+            )
+        bar.n = p.done
+        bar.set_postfix_str(p.message[:40], refresh=True)
+
+    try:
+        report = adapt(
+            teacher=Path(args.teacher), base=Path(args.base), train=frames[train[0] : train[1]],
+            judge=frames[judge[0] : judge[1]], out=Path(args.out), settings=settings, version=args.version,
+            on_progress=progress,
+        )  # fmt: skip
+    except AdaptError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        for bar in bars.values():
+            bar.close()
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        print(report["reason"])
+        print(
+            f"report: {Path(args.out) / 'report.json'}"
+            + (f"; model: {report['model']['dir']}" if report["model"] else "")
+        )
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m firmware_models", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -459,6 +552,24 @@ def parser() -> argparse.ArgumentParser:
     u.add_argument("--dir", help="the built model folder (default: firmware_models/reference/<name>)")
     u.add_argument("--docs", help="model card folder (default: docs/models)")
     u.set_defaults(func=cmd_retune)
+
+    a = sub.add_parser(
+        "adapt", help="fine-tune a student on a clip's earlier frames, judged against a teacher on later ones"
+    )
+    a.add_argument("--teacher", required=True, help="teacher model folder or .onnx export")
+    a.add_argument("--base", required=True, help="the student model folder to adapt (manifest.json + model)")
+    a.add_argument("--source", required=True, help="the site's clip")
+    a.add_argument(
+        "--train-frames", required=True, metavar="A:B", help="frame indices to train on (B excluded)"
+    )
+    a.add_argument("--judge-frames", required=True, metavar="C:D", help="later frame indices to judge on")
+    a.add_argument("--out", required=True, help="output folder (report.json; model/ when better)")
+    a.add_argument("--steps", type=int, default=None, help="fine-tuning steps (default: AdaptSettings)")
+    a.add_argument(
+        "--version", default=None, help="the adapted model's version (default: base patch+1 -site.<utc>)"
+    )
+    a.add_argument("--json", action="store_true", help="print the report as JSON")
+    a.set_defaults(func=cmd_adapt)
     return p
 
 
