@@ -23,7 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from firmware_models import REFERENCE_DIR
+from firmware_models import EXPERIMENTAL_DIR, REFERENCE_DIR
 from model_runtime import ModelRuntime, preprocess
 from model_runtime.session import SessionSettings
 from shared.manifest import ModelManifest, load_manifest
@@ -49,10 +49,11 @@ class Case:
         return ModelRuntime(self.model_dir, SessionSettings(), manifest=manifest, model_path=self.model_path)
 
 
-def reference_cases(models_dir: Path = REFERENCE_DIR) -> list[Case]:
-    """Every committed reference model, as shipped (int8) and its fp32 original."""
+def reference_cases(models_dirs: tuple[Path, ...] = (REFERENCE_DIR, EXPERIMENTAL_DIR)) -> list[Case]:
+    """Every committed model (reference and experimental), as shipped (int8) and its fp32 original."""
     cases = []
-    for model_dir in sorted(p.parent for p in models_dir.glob("*/manifest.json")):
+    found = (p.parent for d in models_dirs for p in d.glob("*/manifest.json"))
+    for model_dir in sorted(found):
         manifest, int8_path = load_manifest(model_dir)
         cases.append(Case(f"{model_dir.name}/int8", model_dir, int8_path, "int8"))
         fp32 = manifest.quantization.get("fp32_file")
