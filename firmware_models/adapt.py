@@ -349,6 +349,11 @@ def adapt(
         raise AdaptError(f"version {version!r} is not a version a manifest accepts (semver)") from None
     seconds: dict[str, float] = {}
     out = Path(out)
+    for stale in (out / "report.json", out / "model"):  # a previous run's output must not pass for this one's
+        if stale.is_dir():
+            shutil.rmtree(stale)
+        elif stale.exists():
+            stale.unlink()
     with tempfile.TemporaryDirectory(prefix="adapt-") as tmp:
         work = Path(tmp)
         # label ------------------------------------------------------------------------------------
@@ -451,14 +456,15 @@ def adapt(
             if model_dir.exists():
                 shutil.rmtree(model_dir)
             finish_model(new, fp32, int8, quant, report, tune_images, model_dir)
-            seconds["card"] = round(time.perf_counter() - t0, 2)
             from .adapt_card import write_adapt_card
 
             write_adapt_card(model_dir, report, judge_images, before_dets, after_dets, judge_frames)
             report["model"] = {"name": m.name, "version": version, "dir": str(model_dir)}
         seconds["card"] = round(time.perf_counter() - t0, 2)
         report_progress(AdaptProgress("card", 1, 1, "done"))
-    (out / "report.json").write_text(json.dumps(report, indent=2, default=str))
+    partial = out / "report.json.partial"
+    partial.write_text(json.dumps(report, indent=2, default=str))
+    partial.replace(out / "report.json")  # the hub reads a report.json as "finished"
     return report
 
 

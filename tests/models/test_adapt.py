@@ -76,6 +76,8 @@ def test_improved_writes_a_registry_ready_model_with_card(teacher: Path, clip: l
 
 
 def test_not_better_writes_report_but_no_model(teacher: Path, clip: list, tmp_path: Path) -> None:
+    (tmp_path / "model").mkdir()  # an earlier run's model must not pass for this run's
+    (tmp_path / "model" / "manifest.json").write_text("{}")
     report = run(teacher, clip, tmp_path, settings=replace(SMOKE, min_gain=1.0), version="2.1.2-site.x")
     assert report["improved"] is False and report["model"] is None
     assert "not better" in report["reason"]
