@@ -175,6 +175,13 @@ def adapt_show(job_id: str, as_json: bool) -> None:
     help="seconds a device may stay silent during shadow and promotion before the job fails",
 )
 @click.option("--steps", type=click.IntRange(1), default=None, help="training steps (default: adapt()'s own)")
+@click.option(
+    "--min-gain",
+    type=click.FloatRange(-1, 1),
+    default=None,
+    help="macro F1 (vs the teacher, later frames) the adapted model must gain to be registered "
+    "[default: adapt()'s, 0: any gain]",
+)
 @click.option("--smoke", is_flag=True, help="a tiny training run (tests, a first look); not for real use")
 @with_appcontext
 def adapt_worker(
@@ -183,6 +190,7 @@ def adapt_worker(
     shadow_min_frames: int | None,
     shadow_timeout_s: float,
     steps: int | None,
+    min_gain: float | None,
     smoke: bool,
 ) -> None:
     from cloud_hub import db as hub_db
@@ -208,6 +216,7 @@ def adapt_worker(
             shadow_timeout_s=shadow_timeout_s,
             smoke=smoke,
             steps=steps,
+            min_gain=min_gain,
         ),
     )
     thread = threading.Thread(target=worker.run, name="adapt-worker", daemon=True)

@@ -236,16 +236,13 @@ def waiting_message(db: Session, job: AdaptJob) -> str | None:
 
 
 def f1_summary(metrics: dict[str, Any] | None) -> dict[str, float]:
-    """Per-class F1 out of a report's ``before``/``after`` (whatever nesting adapt() uses for it)."""
-    out: dict[str, float] = {}
-    for key, value in (metrics or {}).items():
+    """``{"macro": F1, <class>: F1, ...}`` out of a report's ``before``/``after`` (F1 against the teacher)."""
+    if not metrics:
+        return {}
+    out = {"macro": float(metrics["f1"])} if isinstance(metrics.get("f1"), int | float) else {}
+    for label, value in (metrics.get("per_class") or {}).items():
         if isinstance(value, dict) and isinstance(value.get("f1"), int | float):
-            out[key] = float(value["f1"])
-        elif isinstance(value, int | float) and "f1" in key:
-            out[key] = float(value)
-        elif isinstance(value, dict):
-            for sub, v in f1_summary(value).items():
-                out.setdefault(sub if key in ("per_class", "classes", "f1") else f"{key}.{sub}", v)
+            out[label] = float(value["f1"])
     return out
 
 

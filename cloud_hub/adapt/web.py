@@ -205,9 +205,7 @@ def card_files(job_id: str) -> list[str]:
     run = _run_dir(job_id)
     if not run.is_dir():
         return []
-    found = [
-        p for p in run.rglob("*") if p.is_file() and p.suffix in CARD_FILES and "model" not in p.parts[-2:-1]
-    ]
+    found = [p for p in run.rglob("*") if p.is_file() and p.suffix in CARD_FILES]
     return sorted(str(p.relative_to(run)) for p in found)[:50]
 
 

@@ -79,6 +79,7 @@ class WorkerOptions:
     shadow_timeout_s: float = 3600.0  # device offline (no report) this long during shadow/promotion: failed
     smoke: bool = False  # AdaptSettings.smoke(): a tiny training run (tests, a first look)
     steps: int | None = None  # training steps instead of the settings' own
+    min_gain: float | None = None  # macro F1 the adapted model must gain over the base to count as better
 
 
 class AdaptWorker:
@@ -337,9 +338,10 @@ class AdaptWorker:
                 raise JobFailed(str(exc)) from None
         from firmware_models.adapt import AdaptError, AdaptSettings, adapt  # torch: only in this process
 
-        settings = AdaptSettings.smoke() if self.options.smoke else AdaptSettings()
-        if self.options.steps is not None:
-            settings = dataclasses.replace(settings, steps=self.options.steps)
+        settings = AdaptSettings().smoke() if self.options.smoke else AdaptSettings()
+        for name in ("steps", "min_gain"):
+            if getattr(self.options, name) is not None:
+                settings = dataclasses.replace(settings, **{name: getattr(self.options, name)})
         partial = work / "run.partial"
         if partial.exists():
             shutil.rmtree(partial)  # an attempt killed midway: its output is not trusted

@@ -4,6 +4,10 @@ the real adapt() — a missing teacher, too few frames, a model that is not bett
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -15,10 +19,11 @@ from cloud_hub.adapt import service
 from cloud_hub.adapt.models import AdaptJob, AdaptLogLine
 from cloud_hub.adapt.worker import AdaptWorker, WorkerOptions
 from cloud_hub.capture.models import Capture
-from cloud_hub.rollout.models import TEACHER, ModelVersion
+from cloud_hub.rollout.models import TEACHER, Campaign, ModelVersion
+from cloud_hub.rollout.registry import blob_dir
 from cloud_hub.web.database import ENGINE_KEY
 from tests.rollout.support import reference, repackage
-from tests.support.adapt import FOMO, clip_frames, device, finished_capture, register
+from tests.support.adapt import FOMO, REPO, clip_frames, device, finished_capture, real_teacher, register
 
 
 def registry_setup(app, tmp_path: Path) -> None:
@@ -263,3 +268,173 @@ def test_the_adapt_gate_ignores_agreement_but_not_latency_or_errors():
         "min_frames": 20,
     }  # no error threshold: as before
     assert shadow_verdict(row(candidate_errors=3.0), fleet) is None
+
+
+# ------------------------------------------------------------------------- the real adapt(), real processes
+def worker_process(tmp_path: Path, env: dict, n: int, *args: str) -> subprocess.Popen:
+    log = open(tmp_path / f"adapt-worker-{n}.log", "w")  # noqa: SIM115 (closed with the process)
+    return subprocess.Popen(
+        [sys.executable, "-m", "cloud_hub", "adapt-worker", "--poll", "0.2", *args],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def hub_env(app, tmp_path: Path, database_url: str) -> dict:
+    return dict(
+        os.environ,
+        EDGESIGHT_INSTANCE_PATH=app.instance_path,
+        EDGESIGHT_DATABASE_URL=database_url,
+        EDGESIGHT_SNAPSHOT_DIR=app.config["HUB_SETTINGS"].snapshot_dir,
+        EDGESIGHT_LOG_FORMAT="text",
+        PYTHONPATH=str(REPO),
+        OMP_NUM_THREADS="1",
+    )
+
+
+def wait_job(app, job_id: str, predicate, timeout: float, what: str) -> AdaptJob:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with Session(app.extensions[ENGINE_KEY], expire_on_commit=False) as db:
+            job = db.get(AdaptJob, job_id)
+        if predicate(job):
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}: {job.state} {job.reason}")
+
+
+def test_a_worker_killed_mid_training_is_taken_up_again_and_the_job_finishes_once(
+    app, tmp_path: Path, database_url: str
+):
+    device(app)
+    register(app, FOMO)
+    teacher = real_teacher(app, tmp_path)
+    finished_capture(app, "cap-adaptkill01", clip_frames(40))
+    with Session(app.extensions[ENGINE_KEY], expire_on_commit=False) as db:
+        job = service.start(
+            db,
+            app.config["HUB_SETTINGS"],
+            "cam-1",
+            created_by="alice",
+            capture_id="cap-adaptkill01",
+            teacher=teacher.ref,
+        )
+    env = hub_env(app, tmp_path, database_url)
+    first = worker_process(tmp_path, env, 0, "--lease", "3", "--steps", "150")
+    try:
+        wait_job(app, job.id, lambda j: j.state == "training" and j.progress >= 0.1, 120, "training")
+        first.kill()  # SIGKILL: no clean-up, the lease stays taken until it runs out
+        first.wait(10)
+    finally:
+        first.kill()
+    midway = wait_job(app, job.id, lambda j: True, 1, "the job")
+    assert midway.state == "training" and midway.worker is not None and midway.attempts == 1
+    second = worker_process(tmp_path, env, 1, "--lease", "3", "--steps", "150")
+    try:
+        final = wait_job(
+            app, job.id, lambda j: j.state in ("shadow", "rejected", "failed"), 300, "the job past training"
+        )
+        second.send_signal(signal.SIGTERM)  # a clean stop releases the lease at once
+        assert second.wait(60) == 0
+    finally:
+        second.kill()
+    assert final.attempts == 2, final.reason
+    assert final.state == "shadow", final.reason  # 150 steps on this clip: better (0.30 -> 0.9 measured)
+    with Session(app.extensions[ENGINE_KEY]) as db:
+        lines = list(db.scalars(select(AdaptLogLine.line).where(AdaptLogLine.job_id == job.id)))
+        adapted = list(db.scalars(select(ModelVersion).where(ModelVersion.version.like("%-site.%"))))
+        campaigns = list(db.scalars(select(Campaign).where(Campaign.target == f"adapt:{job.id}")))
+        after = db.get(AdaptJob, job.id)
+    assert any("taken up again" in line and "attempt 2" in line for line in lines)
+    assert [m.ref for m in adapted] == [final.result_ref] and len(campaigns) == 1  # registered once
+    assert campaigns[0].shadow and campaigns[0].state == "running"  # waiting for a device that is not there
+    assert f"{final.device_id}" == "cam-1" and len(list_members(app, campaigns[0].id)) == 1
+    assert after.worker is None and after.lease_until is None  # released by the clean stop
+    assert (Path(app.instance_path) / "adapt" / job.id / "run" / "report.json").is_file()
+
+
+def list_members(app, campaign_id: str) -> list[str]:
+    from cloud_hub.rollout.campaigns import devices_of
+
+    with Session(app.extensions[ENGINE_KEY]) as db:
+        return [row.device_id for row in devices_of(db, campaign_id)]
+
+
+def run_worker_once(app, options: WorkerOptions) -> AdaptWorker:
+    """One in-process worker takes the one job and carries it as far as it goes."""
+    worker = AdaptWorker(
+        app.extensions[ENGINE_KEY], app.instance_path, app.config["HUB_SETTINGS"].snapshot_dir, options
+    )
+    job_id = worker.claim()
+    assert job_id is not None
+    worker.process(job_id)
+    return worker
+
+
+def start_job(app, capture_id: str, teacher: str) -> str:
+    with Session(app.extensions[ENGINE_KEY], expire_on_commit=False) as db:
+        return service.start(
+            db,
+            app.config["HUB_SETTINGS"],
+            "cam-1",
+            created_by="alice",
+            capture_id=capture_id,
+            teacher=teacher,
+        ).id
+
+
+def nothing_registered(app, job_id: str) -> None:
+    with Session(app.extensions[ENGINE_KEY]) as db:
+        adapted = db.scalars(select(ModelVersion.version).where(ModelVersion.version.like("%-site.%")))
+        assert list(adapted) == []
+        assert list(db.scalars(select(Campaign.id))) == []
+        assert db.get(AdaptJob, job_id).result_ref is None
+
+
+def test_honest_outcomes_missing_teacher_and_too_few_frames_register_nothing(app, tmp_path: Path):
+    device(app)
+    register(app, FOMO)
+    teacher = real_teacher(app, tmp_path)
+    finished_capture(app, "cap-adaptfew001", clip_frames(3))
+    few = start_job(app, "cap-adaptfew001", teacher.ref)
+    run_worker_once(app, WorkerOptions(smoke=True))
+    with Session(app.extensions[ENGINE_KEY]) as db:
+        job = db.get(AdaptJob, few)
+        assert job.state == "failed" and "frame" in job.reason, job.reason  # adapt()'s AdaptError, verbatim
+    nothing_registered(app, few)
+
+    finished_capture(app, "cap-adaptgone01", clip_frames(30))
+    blob = blob_dir(app.instance_path) / f"{teacher.sha256}.zip"
+    blob.unlink()  # the teacher's stored bundle is gone (disk trouble, a careless clean-up)
+    gone = start_job(app, "cap-adaptgone01", teacher.ref)
+    run_worker_once(app, WorkerOptions(smoke=True))
+    with Session(app.extensions[ENGINE_KEY]) as db:
+        job = db.get(AdaptJob, gone)
+        assert job.state == "failed", job.reason
+        assert (
+            job.reason == f"model {teacher.ref}: its stored bundle {blob.name} is missing from the registry"
+        )
+    nothing_registered(app, gone)
+
+
+def test_a_model_that_is_not_better_is_rejected_and_nothing_is_registered(app, tmp_path: Path):
+    """The real adapt() with a bar no model can pass (--min-gain 1): the job says why and writes nothing."""
+    device(app)
+    register(app, FOMO)
+    teacher = real_teacher(app, tmp_path)
+    finished_capture(app, "cap-adaptnot001", clip_frames(40))
+    job_id = start_job(app, "cap-adaptnot001", teacher.ref)
+    run_worker_once(app, WorkerOptions(smoke=True, min_gain=1.0))
+    with Session(app.extensions[ENGINE_KEY]) as db:
+        job = db.get(AdaptJob, job_id)
+        shown = service.as_dict(db, job)
+    assert job.state == "rejected", job.reason
+    assert job.reason.startswith(
+        "not better on the held-out frames, nothing registered: macro F1 vs the teacher"
+    )
+    assert "(needed more than +1)" in job.reason and job.frames_train == 24 and job.frames_judge == 16
+    assert set(shown["before_f1"]) == {"macro", "person"} and set(shown["after_f1"]) == {"macro", "person"}
+    nothing_registered(app, job_id)
+    assert not (Path(app.instance_path) / "adapt" / job_id / "run" / "model").exists()
