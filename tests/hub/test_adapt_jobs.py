@@ -438,3 +438,68 @@ def test_a_model_that_is_not_better_is_rejected_and_nothing_is_registered(app, t
     assert set(shown["before_f1"]) == {"macro", "person"} and set(shown["after_f1"]) == {"macro", "person"}
     nothing_registered(app, job_id)
     assert not (Path(app.instance_path) / "adapt" / job_id / "run" / "model").exists()
+
+
+def wait_state(app, job_id: str, states: tuple[str, ...], timeout: float = 120) -> AdaptJob:
+    return wait_job(app, job_id, lambda j: j.state in states, timeout, f"state in {states}")
+
+
+def test_shadow_outcomes_offline_device_and_a_failed_gate_stop_the_campaign(app, tmp_path: Path):
+    """Past registering, the job follows its campaign: a device silent past --shadow-timeout ends it failed
+    (and the offer withdrawn); the controller's real gate verdict (a candidate that raised) ends it too."""
+    from cloud_hub.rollout.controller import Controller
+    from cloud_hub.rollout.keys import key_dir, load_signing_key
+    from cloud_hub.rollout.models import CampaignDevice
+
+    device(app, state="offline")
+    register(app, FOMO)
+    teacher = real_teacher(app, tmp_path)
+    finished_capture(app, "cap-adaptsh0001", clip_frames(40))
+    better = WorkerOptions(
+        smoke=True, min_gain=-1.0, shadow_timeout_s=1.0, poll_s=0.2
+    )  # any result registers
+    offline = start_job(app, "cap-adaptsh0001", teacher.ref)
+    run_worker_once(app, better)
+    with Session(app.extensions[ENGINE_KEY]) as db:
+        job = db.get(AdaptJob, offline)
+        campaign = db.get(Campaign, job.campaign_id)
+        assert job.state == "failed" and job.reason == "device cam-1 offline for more than 1 s during shadow"
+        assert job.result_ref is not None and campaign.state == "aborting"  # the controller withdraws it
+        lines = list(db.scalars(select(AdaptLogLine.line).where(AdaptLogLine.job_id == offline)))
+    assert any(line.startswith(f"shadow campaign {campaign.id}") for line in lines)
+
+    device(app, state="online")
+    finished_capture(app, "cap-adaptsh0002", clip_frames(40))
+    gated = start_job(app, "cap-adaptsh0002", teacher.ref)
+    worker = AdaptWorker(
+        app.extensions[ENGINE_KEY], app.instance_path, app.config["HUB_SETTINGS"].snapshot_dir, better
+    )
+    assert worker.claim() == gated
+    thread = threading.Thread(target=worker.process, args=(gated,))
+    thread.start()
+    try:
+        job = wait_state(app, gated, ("shadow", "failed"))
+        assert job.state == "shadow", job.reason
+        with Session(app.extensions[ENGINE_KEY]) as db:  # the device reports: fast, but it raised once
+            row = db.scalar(select(CampaignDevice).where(CampaignDevice.campaign_id == job.campaign_id))
+            row.state = "SHADOW"
+            row.shadow = {
+                "frames": 60.0,
+                "agreement": 0.2,
+                "active_ms_p50": 1.0,
+                "candidate_ms_p50": 1.1,
+                "candidate_errors": 1.0,
+            }
+            db.commit()
+            Controller(lambda *_: None, load_signing_key(key_dir(app.instance_path))).tick(db)
+        job = wait_state(app, gated, ("failed", "done"), 30)
+    finally:
+        worker.stop_event.set()
+        thread.join(30)
+    assert job.state == "failed"
+    assert job.reason == (
+        f"not promoted, campaign {job.campaign_id} stopped: shadow thresholds not met, not "
+        "promoted: cam-1: the candidate failed on 1 frames (at most 0)"
+    )
+    with Session(app.extensions[ENGINE_KEY]) as db:
+        assert db.get(Campaign, job.campaign_id).state == "aborting"
