@@ -503,3 +503,33 @@ def test_shadow_outcomes_offline_device_and_a_failed_gate_stop_the_campaign(app,
     )
     with Session(app.extensions[ENGINE_KEY]) as db:
         assert db.get(Campaign, job.campaign_id).state == "aborting"
+
+
+def test_device_page_form_starts_a_job_for_an_admin_and_the_job_page_cancels_it(app, client, auth, tmp_path):
+    device(app)
+    registry_setup(app, tmp_path)
+    finished_capture(app, "cap-adaptform01", clip_frames(4))
+    auth.create("admin", "admin")
+    auth.login("admin")
+    page = client.get("/devices/cam-1").get_data(as_text=True)
+    assert "Adapt to this view" in page and 'id="adaptations"' in page
+    answer = client.post(
+        "/devices/cam-1/adaptations",
+        data={"capture_id": "cap-adaptform01", "teacher": "", "csrf_token": auth.csrf()},
+    )
+    assert answer.status_code == 302 and "/adaptations/adp-" in answer.location
+    job_id = answer.location.rsplit("/", 1)[1]
+    job_page = client.get(f"/adaptations/{job_id}").get_data(as_text=True)
+    assert (
+        'id="adapt-cancel"' in job_page and 'data-refresh="2"' in job_page and "started by admin" in job_page
+    )
+    refused = client.post(
+        "/devices/cam-1/adaptations", data={"capture_id": "cap-adaptform01", "csrf_token": auth.csrf()}
+    )
+    assert refused.status_code == 302 and refused.location.endswith("#adaptations")  # one at a time, flashed
+    cancelled = client.post(f"/adaptations/{job_id}/cancel", data={"csrf_token": auth.csrf()})
+    assert cancelled.status_code == 302
+    job_page = client.get(f"/adaptations/{job_id}").get_data(as_text=True)
+    assert (
+        "cancelled by admin" in job_page and 'data-refresh="0"' in job_page and "adapt-cancel" not in job_page
+    )
