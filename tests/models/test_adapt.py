@@ -152,3 +152,18 @@ def test_cli_unopenable_clip(tmp_path: Path) -> None:
         capture_output=True, text=True, cwd=REPO, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 2 and "cannot open" in proc.stderr
+
+
+def test_cli_runs_and_prints_the_report(teacher: Path, tmp_path: Path) -> None:
+    clip = REPO / "tests" / "data" / "people-walking.mp4"
+    proc = subprocess.run(
+        [sys.executable, "-m", "firmware_models", "adapt", "--teacher", str(teacher), "--base", str(BASE),
+         "--source", str(clip), "--train-frames", "0:20", "--judge-frames", "20:30", "--out", str(tmp_path),
+         "--steps", "2", "--json"],
+        capture_output=True, text=True, cwd=REPO, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["frames"] == {"train": 20, "judge": 10} and len(report["loss"]) == 2
+    assert json.loads((tmp_path / "report.json").read_text())["after"] == report["after"]
+    assert (tmp_path / "model").is_dir() == report["improved"]
