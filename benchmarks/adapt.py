@@ -7,12 +7,13 @@ judged on the last 40 % against the teacher (YOLOX-nano): centroid F1 per class 
 teacher is sure of cars in the judge frames) and the per-frame count exact rate, before → after, and
 the seconds of the whole loop (label + train + quantize + evaluate + card). A clip longer than
 ``MAX_FRAMES`` is sampled evenly down to that many frames first, as a capture of the issue's 300 frames
-would be. Settings are ``AdaptSettings()``'s defaults, chosen by reasoning (docs/adapt.md), never on the
-judge frames.
+would be. Settings are ``AdaptSettings()``'s defaults, chosen on the train split only (``--select``:
+each clip's train frames split again by time into fit and validation frames; docs/adapt.md), never on
+the judge frames.
 
 Goals (issue 24), per clip and class: after ≥ 0.85 and ≥ +0.10 over the generic student where the
-generic student is below 0.85; the loop ≤ 15 minutes. A clip where the teacher is sure of nothing on the
-judge frames cannot be judged (adapt() refuses it) and is listed with its reason, outside the goals.
+generic student is below 0.85; the loop ≤ 15 minutes. A clip adapt() refuses (too few frames, or the
+teacher sure of nothing on the judge frames) is listed with its reason, outside the goals.
 
 ``--loco``: the base is instead each clip's ``fomo-real`` leave-one-clip-out fold (distilled on the five
 other clips, as ``benchmarks.realworld`` builds it): a generic student that has seen real footage, but
@@ -147,6 +148,47 @@ def run(
     }
 
 
+CANDIDATES = ({"steps": 300, "lr": 5e-4}, {"steps": 1000, "lr": 5e-4}, {"steps": 1000, "lr": 1.5e-3})
+
+
+def select(base: Path, clips: list[str] | None, work: Path) -> dict[str, Any]:
+    """Settings chosen on the train split only: each clip's train frames split again by time (earlier
+    60 % fit, later 40 % validate); the judge frames are never looked at. Mean macro F1 per candidate."""
+    paths = sorted(p for p in video_dir().iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+    if clips:
+        paths = [p for p in paths if p.name in clips or p.stem in clips]
+    rows: dict[str, dict[str, Any]] = {}
+    for path in paths:
+        images, _ = clip_frames(path)
+        train = images[: int(round(len(images) * TRAIN_SHARE))]
+        cut = int(round(len(train) * TRAIN_SHARE))
+        for i, cand in enumerate(CANDIDATES):
+            settings = replace(AdaptSettings(), min_train_frames=10, min_judge_frames=5, **cand)
+            print(f"select {path.name} {cand}", file=sys.stderr, flush=True)
+            try:
+                report = adapt(
+                    teacher=teachers_dir() / TEACHERS["yolox-nano"], base=base, train=train[:cut],
+                    judge=train[cut:], out=work / "select" / f"{path.stem}-{i}", settings=settings,
+                )  # fmt: skip
+            except AdaptError as exc:
+                rows.setdefault(path.name, {})[str(i)] = {"error": str(exc)}
+                continue
+            rows.setdefault(path.name, {})[str(i)] = {
+                "before": report["before"]["f1"],
+                "after": report["after"]["f1"],
+                "train_s": report["seconds"]["train"],
+            }
+    means = {}
+    for i, cand in enumerate(CANDIDATES):
+        scores = [r[str(i)]["after"] for r in rows.values() if "after" in r.get(str(i), {})]
+        means[str(i)] = {
+            **cand,
+            "mean_val_f1": round(float(np.mean(scores)), 4) if scores else None,
+            "clips": len(scores),
+        }
+    return {"candidates": means, "clips": rows}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.adapt", description=__doc__)
     p.add_argument("--json", action="store_true", help="print the result as one JSON line (last line)")
@@ -159,11 +201,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work", help="folder for each clip's adapt output (default: a temporary folder)")
     p.add_argument("--steps", type=int, help="fine-tuning steps (default: AdaptSettings)")
     p.add_argument("--smoke", action="store_true", help="smoke settings (tests)")
+    p.add_argument("--select", action="store_true", help="compare CANDIDATES on the train split only")
     args = p.parse_args(argv)
     settings = AdaptSettings().smoke() if args.smoke else AdaptSettings()
     if args.steps:
         settings = replace(settings, steps=args.steps)
     with tempfile.TemporaryDirectory(prefix="adapt-bench-") as tmp:
+        if args.select:
+            result = select(Path(args.base), args.clip, Path(args.work or tmp))
+            print(json.dumps(result) if args.json else json.dumps(result, indent=2))
+            return 0
         base = None if args.loco else Path(args.base)
         cache = Path(args.cache) if args.cache else None
         result = run(base, args.clip, Path(args.work or tmp), settings, cache)
