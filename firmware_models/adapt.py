@@ -31,7 +31,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from shared.manifest import DecoderType, ManifestError, ModelManifest, load_manifest, sha256_file
+from shared.manifest import DecoderType, ManifestError, ModelManifest, load_manifest
 
 from .label import DEFAULT_CLASS_MAP, Frame, LabelError, load_teacher
 from .teacher_metric import SURE, teacher_f1
@@ -494,6 +494,7 @@ def finish_model(
 ) -> ModelManifest:
     """The candidate files into ``model_dir`` with a golden file and a complete manifest."""
     from .golden import write_golden
+    from .release import release_manifest
     from .student_build import _stamp
 
     model_dir.mkdir(parents=True)
@@ -503,27 +504,15 @@ def finish_model(
     _stamp(manifest, fp32, int8)
     golden = write_golden(int8, manifest, tune_images[len(tune_images) // 2], atol=0.1)
     after, before = report["after"], report["before"]
-    manifest = manifest.model_copy(
-        update={
-            "sha256": sha256_file(int8),
-            "size_bytes": int8.stat().st_size,
-            "golden": golden,
-            "metrics": {
-                "adapted_from": report["base"],
-                "teacher": report["teacher"],
-                "teacher_centroid_f1_judge": after["f1"],
-                "base_teacher_centroid_f1_judge": before["f1"],
-                "count_exact_rate_judge": after["count_exact_rate"],
-                "judge_frames": report["frames"]["judge"],
-                "train_frames": report["frames"]["train"],
-            },
-            "quantization": {
-                **quant,
-                "fp32_file": fp32.name,
-                "fp32_sha256": sha256_file(fp32),
-                "fp32_size_bytes": fp32.stat().st_size,
-            },
-        }
-    )
+    metrics = {
+        "adapted_from": report["base"],
+        "teacher": report["teacher"],
+        "teacher_centroid_f1_judge": after["f1"],
+        "base_teacher_centroid_f1_judge": before["f1"],
+        "count_exact_rate_judge": after["count_exact_rate"],
+        "judge_frames": report["frames"]["judge"],
+        "train_frames": report["frames"]["train"],
+    }
+    manifest = release_manifest(manifest, int8, fp32, golden, metrics, quant)
     (model_dir / "manifest.json").write_text(manifest.to_json())
     return manifest

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from shared.manifest import DecoderSpec, DecoderType, ModelManifest, OutputSpec, sha256_file
+from shared.manifest import DecoderSpec, DecoderType, ModelManifest, OutputSpec
 
 from .card import write_card
 from .data import classifier_dataset, fomo_dataset
@@ -23,6 +23,7 @@ from .evaluate import EvalSet, compare, eval_set, predict, tune_grouping, tune_t
 from .golden import write_golden
 from .quantize import quantize_model
 from .reference import ReferenceModel
+from .release import release_manifest
 
 log = logging.getLogger(__name__)
 DOCS_DIR = Path(__file__).resolve().parents[1] / "docs" / "models"
@@ -157,27 +158,15 @@ def finish(
     # Tolerance for other CPUs' int8 kernels (rounding can differ by one step): logits vs probabilities.
     atol = 0.5 if ref.kind == "classifier" else 0.1
     golden = write_golden(int8_path, manifest, _golden_frame(ref, test), atol=atol)
-    manifest = manifest.model_copy(
-        update={
-            "sha256": sha256_file(int8_path),
-            "size_bytes": int8_path.stat().st_size,
-            "golden": golden,
-            "metrics": {
-                report["metric"]: report["int8"]["metric"],
-                f"fp32_{report['metric']}": report["fp32"]["metric"],
-                "per_class": report["int8"]["per_class"],
-                "heldout": report["data"],
-                "int8_p50_ms": report["int8"]["p50_ms"],
-                "fp32_p50_ms": report["fp32"]["p50_ms"],
-            },
-            "quantization": {
-                **quant,
-                "fp32_file": fp32_path.name,
-                "fp32_sha256": sha256_file(fp32_path),
-                "fp32_size_bytes": fp32_path.stat().st_size,
-            },
-        }
-    )
+    metrics = {
+        report["metric"]: report["int8"]["metric"],
+        f"fp32_{report['metric']}": report["fp32"]["metric"],
+        "per_class": report["int8"]["per_class"],
+        "heldout": report["data"],
+        "int8_p50_ms": report["int8"]["p50_ms"],
+        "fp32_p50_ms": report["fp32"]["p50_ms"],
+    }
+    manifest = release_manifest(manifest, int8_path, fp32_path, golden, metrics, quant)
     (out_dir / "manifest.json").write_text(manifest.to_json())
     write_card(manifest, report, docs_dir / f"{ref.name}.md")
     return report

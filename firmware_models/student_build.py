@@ -23,6 +23,7 @@ from .evaluate import detections, latency_ms, predict
 from .golden import write_golden
 from .label import Frame, label, load_dataset
 from .quantize import quantize_model
+from .release import release_manifest
 from .teacher_metric import teacher_f1
 from .teachers import TEACHERS, teachers_dir, video_dir
 
@@ -181,25 +182,13 @@ def build_student(
     }
     golden_frame = max(range(len(tune_frames)), key=lambda i: len(tune_frames[i].boxes))
     golden = write_golden(int8, manifest, tune_images[golden_frame], atol=0.1)
-    manifest = manifest.model_copy(
-        update={
-            "sha256": sha256_file(int8),
-            "size_bytes": int8.stat().st_size,
-            "golden": golden,
-            "metrics": {
-                "teacher_centroid_f1_train": int8_eval["f1"]["value"],
-                "fp32_teacher_centroid_f1_train": fp32_eval["f1"]["value"],
-                "int8_p50_ms": lat8["p50_ms"],
-                "fp32_p50_ms": lat32["p50_ms"],
-            },
-            "quantization": {
-                **quant,
-                "fp32_file": fp32.name,
-                "fp32_sha256": sha256_file(fp32),
-                "fp32_size_bytes": fp32.stat().st_size,
-            },
-        }
-    )
+    metrics = {
+        "teacher_centroid_f1_train": int8_eval["f1"]["value"],
+        "fp32_teacher_centroid_f1_train": fp32_eval["f1"]["value"],
+        "int8_p50_ms": lat8["p50_ms"],
+        "fp32_p50_ms": lat32["p50_ms"],
+    }
+    manifest = release_manifest(manifest, int8, fp32, golden, metrics, quant)
     (out_dir / "manifest.json").write_text(manifest.to_json())
     (out_dir / "eval.json").write_text(json.dumps(report, indent=2))
     return report
