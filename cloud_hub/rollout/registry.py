@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cloud_hub.rollout.models import MODEL_KINDS, STUDENT, ModelVersion
+from cloud_hub.rollout.models import MODEL_KINDS, STUDENT, TEACHER, ModelVersion
 from cloud_hub.rollout.validate import ModelRejected, validate_model
 from shared.manifest import ModelManifest
 from shared.rollout import bundle_members, semver_key
@@ -62,7 +62,7 @@ def register(
     offered to a device (campaigns refuse it, the chunk server never serves it)."""
     if kind not in MODEL_KINDS:
         raise ModelRejected(f"unknown model kind {kind!r} (one of: {', '.join(MODEL_KINDS)})")
-    manifest = validate_model(model_path, manifest_path)
+    manifest = validate_model(model_path, manifest_path, require_golden=kind != TEACHER)
     if manifest.golden is not None and not (model_path.parent / manifest.golden.file).exists():
         raise ModelRejected(f"golden file {manifest.golden.file} missing beside the model")
     data = build_bundle(model_path.parent, manifest)

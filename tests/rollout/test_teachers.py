@@ -133,3 +133,25 @@ def test_teacher_survives_a_hub_restart_and_is_never_offered(mosquitto, tmp_path
     finally:
         watcher.loop_stop()
         watcher.disconnect()
+
+
+def test_a_teacher_as_imported_registers_without_a_golden_file(tmp_path: Path) -> None:
+    """The documented path: `python -m firmware_models import` on a teacher, then `models add --teacher`.
+    A teacher never reaches a device, so the device self-test (golden file) a student needs is not asked
+    of it; the same folder as a student is still refused for lacking one."""
+    from firmware_models.teachers import import_teacher
+
+    out = tmp_path / "yolox-nano"
+    import_teacher("yolox-nano", out)
+    assert not (out / "golden.npz").exists()
+    app = create_app({"instance_path": str(tmp_path / "instance"),
+                      "database_url": f"sqlite:///{tmp_path / 'hub.db'}"})
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["db", "upgrade"]).exit_code == 0
+    assert runner.invoke(args=["keys", "init"]).exit_code == 0
+    as_student = runner.invoke(args=["models", "add", str(out / "model.onnx"),
+                                     "--manifest", str(out / "manifest.json")])
+    assert as_student.exit_code != 0 and "no golden spec" in as_student.output
+    added = runner.invoke(args=["models", "add", "--teacher", str(out)])
+    assert added.exit_code == 0, added.output
+    assert "yolox-nano@" in added.stdout and "kind teacher" in added.stdout
