@@ -166,7 +166,7 @@ class Demo:
         return password, token
 
     def model_registry(self) -> Path:
-        """The hub's signing key and the reference detector in the registry, ready for a rollout."""
+        """The hub's signing key and the agents' models in the registry, a newer fomo-street to roll out."""
         public_key = Path(self.env["EDGESIGHT_INSTANCE_PATH"]) / "keys" / "hub-ed25519.pub.pem"
         if not public_key.exists():
             self.hub("keys", "init")
@@ -183,6 +183,9 @@ class Demo:
         data["version"] = NEXT_VERSION
         (newer / "manifest.json").write_text(json.dumps(data, indent=2))
         self.hub("models", "add", str(newer / "model.onnx"), "--manifest", str(newer / "manifest.json"))
+        # demo-hall's model, so the registry knows what every agent runs (site adaptation starts from it)
+        real = REAL_MODEL
+        self.hub("models", "add", str(real / "model.onnx"), "--manifest", str(real / "manifest.json"))
         return public_key
 
     def enrol(self, device_id: str, group: str) -> None:
