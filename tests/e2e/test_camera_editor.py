@@ -11,7 +11,6 @@ import pytest
 import yaml
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -21,6 +20,7 @@ from edge_agent.agent import Agent
 from edge_agent.config import parse_config
 from tests.e2e.conftest import FOMO, wait_until
 from tests.hub.conftest import PASSWORD, LiveServer
+from tests.support.browser import live_wait
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
@@ -69,7 +69,7 @@ def test_draw_a_line_and_the_agent_counts_on_it(hub, ingest, mosquitto, street_a
         browser.find_element(By.NAME, "username").send_keys("admin")
         browser.find_element(By.NAME, "password").send_keys(PASSWORD)
         browser.find_element(By.CSS_SELECTOR, "form.login button").click()
-        wait = WebDriverWait(browser, 60)
+        wait = live_wait(browser, 60)
         wait.until(lambda b: b.execute_script(
             "const i = document.querySelector('[data-editor-device] figure.frame img');"
             "return i !== null && i.complete && i.naturalWidth === 320"))

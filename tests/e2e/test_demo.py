@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import ARTIFACTS, REPO
+from tests.support.browser import live_wait
 from tests.support.mosquitto import free_port
 
 pytestmark = pytest.mark.browser
@@ -81,16 +82,15 @@ def test_demo_shows_events_within_60_seconds(demo: subprocess.Popen, browser) ->
     assert "demo-hall" in seen(), "no person event from the real clip within 60 s"
 
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     browser.get(f"{url}/login")
     browser.find_element(By.NAME, "username").send_keys("admin")
     browser.find_element(By.NAME, "password").send_keys(password)
     browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    WebDriverWait(browser, 30).until(lambda b: "demo-street" in b.find_element(By.ID, "devices").text)
-    WebDriverWait(browser, 30).until(lambda b: b.find_elements(By.CSS_SELECTOR, "tr[data-event-id]"))
+    live_wait(browser, 30).until(lambda b: "demo-street" in b.find_element(By.ID, "devices").text)
+    live_wait(browser, 30).until(lambda b: b.find_elements(By.CSS_SELECTOR, "tr[data-event-id]"))
     # The camera is visible: each agent's latest frame on its fleet card.
-    WebDriverWait(browser, 30).until(lambda b: b.execute_script(
+    live_wait(browser, 30).until(lambda b: b.execute_script(
         "return ['demo-hall', 'demo-street'].every(d => {"
         "  const i = document.querySelector(`[data-device-id=\"${d}\"] figure.frame img`);"
         "  return i !== null && i.complete && i.naturalWidth > 0; })"))

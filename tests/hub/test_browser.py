@@ -6,13 +6,13 @@ import time
 
 import pytest
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
 
 from cloud_hub.ingest.records import Incoming, classify
 from cloud_hub.ingest.store import BatchWriter
 from cloud_hub.web.database import ENGINE_KEY
 from tests.hub.conftest import PASSWORD
 from tests.hub.helpers import TOPICS, Device, event, status, telemetry
+from tests.support.browser import live_wait
 
 pytestmark = pytest.mark.browser
 
@@ -41,7 +41,7 @@ def log_in(browser, live_server, auth, username="operator", role="viewer"):
     browser.find_element(By.NAME, "username").send_keys(username)
     browser.find_element(By.NAME, "password").send_keys(PASSWORD)
     browser.find_element(By.CSS_SELECTOR, "form.login button").click()
-    WebDriverWait(browser, 10).until(lambda b: b.find_elements(By.ID, "devices"))
+    live_wait(browser, 10).until(lambda b: b.find_elements(By.ID, "devices"))
 
 
 def db_name(database_url: str) -> str:
@@ -56,7 +56,7 @@ def test_fleet_page_shows_devices_and_live_events(live_server, browser, auth, mo
     cam.send_event(event("street-cam", 1, label="person"))
     log_in(browser, live_server, auth)
 
-    wait = WebDriverWait(browser, 20)
+    wait = live_wait(browser, 20)
     wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, '[data-device-id="street-cam"].online'))
     wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, 'tr[data-event-id="street-cam-00000001"]'))
     wait.until(lambda b: b.find_element(By.ID, "live-state").text == "live")
@@ -99,7 +99,7 @@ def test_search_device_charts_and_counts(live_server, browser, auth, app, artifa
     BatchWriter(app.extensions[ENGINE_KEY]).write(
         [classify(TOPICS, Incoming(topic, raw, received_at=now)) for topic, raw in messages])
     log_in(browser, live_server, auth)
-    wait = WebDriverWait(browser, 20)
+    wait = live_wait(browser, 20)
 
     browser.get(live_server.url + "/events")
     browser.find_element(By.NAME, "label").send_keys("car")

@@ -10,11 +10,11 @@ import cv2
 import numpy as np
 import pytest
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
 
 from shared.camera import LineGeometry, PreviewBox, PreviewPayload, ZoneGeometry
 from tests.hub.helpers import TOPICS, Device, event, status
 from tests.hub.test_browser import db_name, log_in
+from tests.support.browser import live_wait
 
 pytestmark = pytest.mark.browser
 
@@ -48,7 +48,7 @@ def test_latest_frame_per_camera_with_overlay(live_server, browser, auth, mosqui
         frame = preview(device_id, camera, colour)
         cams[device_id].publish(TOPICS.preview(device_id), frame.to_bytes(), qos=0)
     log_in(browser, live_server, auth)
-    wait = WebDriverWait(browser, 20)
+    wait = live_wait(browser, 20)
     for device_id in cams:
         wait.until(lambda b, d=device_id: b.execute_script(
             f"const i = document.querySelector('[data-device-id=\"{d}\"] figure.frame img');"
@@ -98,7 +98,7 @@ def test_event_detail_with_snapshot_box_and_track(live_server, browser, auth, mo
     for e in (zone, crossing, other):
         cam.send_event(e)
     log_in(browser, live_server, auth)
-    wait = WebDriverWait(browser, 20)
+    wait = live_wait(browser, 20)
     browser.get(live_server.url + "/events?device=gate-cam")
     wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, f'tr[data-event-id="{other.event_id}"]'))
     # A zone event shows its object's snapshot as its thumbnail too.

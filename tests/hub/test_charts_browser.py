@@ -9,13 +9,14 @@ import time
 
 import pytest
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.webdriver.support.ui import Select
 
 from cloud_hub.ingest.records import Incoming, classify
 from cloud_hub.ingest.store import BatchWriter
 from cloud_hub.web.database import ENGINE_KEY
 from tests.hub.helpers import TOPICS, event, status
 from tests.hub.test_browser import db_name, log_in
+from tests.support.browser import live_wait
 
 pytestmark = pytest.mark.browser
 
@@ -58,7 +59,7 @@ def test_counts_count_objects_and_charts_refresh_live(live_server, browser, auth
     assert max(i["count"] for i in inside) == 1 and inside[-1]["count"] == 0  # each left before the next
 
     log_in(browser, live_server, auth)
-    wait = WebDriverWait(browser, 30)
+    wait = live_wait(browser, 30)
     browser.get(live_server.url + "/devices/shop-cam")
     for chart in ("chart-labels", "chart-lines", "chart-zones", "chart-occupancy"):
         wait.until(lambda b, c=chart: b.find_element(By.ID, c).get_attribute("data-drawn") == "true")
