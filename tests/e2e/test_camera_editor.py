@@ -89,8 +89,15 @@ def test_draw_a_line_and_the_agent_counts_on_it(hub, ingest, mosquitto, street_a
         saved_at = time.time()
         browser.find_element(By.ID, "save-config").click()
         wait.until(lambda b: "applied by the camera" in b.find_element(By.ID, "config-status").text)
-        running = {ln.name: ln for ln in street_agent.cameras[0].pipeline.camera.lines}
-        assert "middle" in running and running["middle"].a[0] == pytest.approx(0.5, abs=0.03)
+        pipeline = street_agent.cameras[0].pipeline
+
+        def running() -> dict:
+            return {ln.name: ln for ln in pipeline.camera.lines}
+
+        # The agent answers "applied" when it accepts the config; the pipeline runs it from its next frame
+        # (set_geometry), which on a loaded machine can come a moment after the page says so.
+        wait_until(lambda: "middle" in running(), 10, "the pipeline running the drawn line")
+        assert running()["middle"].a[0] == pytest.approx(0.5, abs=0.03)
         # The agent's next crossings are on the drawn line (the rendered street has people and cars
         # crossing the middle of the frame all the time).
         wait_until(lambda: line_events(hub, "middle", saved_at), 90, "a crossing of the drawn line")
