@@ -32,6 +32,7 @@ import cv2
 import numpy as np
 
 from shared.manifest import DecoderType, ManifestError, ModelManifest, load_manifest
+from shared.rollout import site_version
 
 from .label import DEFAULT_CLASS_MAP, Frame, LabelError, load_teacher
 from .teacher_metric import SURE, teacher_f1
@@ -317,10 +318,8 @@ def _check_frames(name: str, frames: Sequence[np.ndarray], least: int) -> None:
 
 
 def default_version(base_version: str) -> str:
-    """Above the base (devices refuse a downgrade) and marked as a site build: 2.1.1 -> 2.1.2-site.<utc>."""
-    core = base_version.split("+")[0].split("-")[0]
-    major, minor, patch = (int(p) for p in core.split("."))
-    return f"{major}.{minor}.{patch + 1}-site.{datetime.now(UTC):%Y%m%d-%H%M%S}"
+    """A site build named by its UTC time: 2.1.1 -> 2.1.2-site.<utc>."""
+    return site_version(base_version, f"{datetime.now(UTC):%Y%m%d-%H%M%S}")
 
 
 def adapt(

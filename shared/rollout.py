@@ -57,6 +57,14 @@ def semver_key(version: str) -> tuple:
     return (int(major), int(minor), int(patch), pre_key)
 
 
+def site_version(base_version: str, tag: str) -> str:
+    """The version of a model adapted to one site from ``base_version``: the next patch with a ``site``
+    pre-release naming the build, 2.1.1 -> 2.1.2-site.<tag>. It sorts above the base (devices refuse a
+    downgrade) and below a later generic release of that patch."""
+    major, minor, patch, _ = semver_key(base_version)
+    return f"{major}.{minor}.{patch + 1}-site.{tag}"
+
+
 def bundle_members(manifest: dict) -> list[str]:
     """File names a model bundle must hold, in order: the model file, then the golden file if any."""
     names = [manifest.get("file", "model.onnx")]

@@ -36,7 +36,7 @@ from cloud_hub.config import HubSettings
 from cloud_hub.models import Device
 from cloud_hub.rollout import campaigns, registry
 from cloud_hub.rollout.models import STUDENT, TEACHER, ModelVersion
-from shared.rollout import semver_key
+from shared.rollout import site_version
 
 DEFAULT_FRAMES = 300
 DEFAULT_INTERVAL_S = 2.0
@@ -101,12 +101,8 @@ def base_for(db: Session, device: Device) -> ModelVersion:
 
 
 def adapted_version(base_version: str, job_id: str) -> str:
-    """A version above the base (devices refuse a downgrade) that names the job:
-    2.1.1 -> 2.1.2-site.<job id>. A later generic release of the next patch sorts above it."""
-    semver_key(base_version)
-    core = base_version.split("+")[0].split("-")[0]
-    major, minor, patch = (int(p) for p in core.split("."))
-    return f"{major}.{minor}.{patch + 1}-site.{job_id}"
+    """The job's model version names the job: 2.1.1 -> 2.1.2-site.<job id>."""
+    return site_version(base_version, job_id)
 
 
 def start(

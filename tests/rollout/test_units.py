@@ -17,7 +17,7 @@ from edge_agent.updater.shadow import ShadowStats, match_counts
 from edge_agent.updater.store import ModelStore, StoreError
 from edge_agent.updater.trust import OfferRejected, check_version, verify_offer
 from shared.manifest import parse_manifest
-from shared.rollout import ChunkFrameError, decode_chunk, encode_chunk, semver_key
+from shared.rollout import ChunkFrameError, decode_chunk, encode_chunk, semver_key, site_version
 from shared.signing import generate_keypair, load_private_key, load_public_key
 from tests.rollout.support import bundle_of, make_offer, reference, repackage
 
@@ -38,6 +38,17 @@ def test_semver_order() -> None:
     assert semver_key("1.0.0+build.7") == semver_key("1.0.0")
     with pytest.raises(ValueError):
         semver_key("v1")
+
+
+def test_site_version_sorts_between_its_base_and_the_next_generic_release() -> None:
+    site = site_version("2.1.1", "adp-01")
+    assert site == "2.1.2-site.adp-01"
+    assert semver_key("2.1.1") < semver_key(site) < semver_key("2.1.2")
+    again = site_version(site, "adp-02")  # adapting an adapted model goes up again
+    assert again == "2.1.3-site.adp-02" and semver_key(again) > semver_key(site)
+    assert site_version("1.0.0+build.7", "x") == "1.0.1-site.x"
+    with pytest.raises(ValueError):
+        site_version("v1", "x")
 
 
 def test_chunk_frame_round_trip_and_rejects() -> None:
