@@ -23,7 +23,8 @@ from shared import SCHEMA_VERSION
 MAX_JSON_PAYLOAD_BYTES = 64 * 1024
 MAX_SNAPSHOT_BYTES = 2 * 1024 * 1024
 
-DeviceId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+DEVICE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+DeviceId = Annotated[str, Field(pattern=DEVICE_ID_PATTERN)]
 Unit = Annotated[float, Field(ge=0.0, le=1.0)]
 # What a database column can hold: signed 64-bit integers (SQLite and PostgreSQL BIGINT).
 Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
@@ -161,10 +162,17 @@ class ModelOffer(WireModel):
     manifest: dict[str, Any]
     rollback: bool = False
     shadow: bool = False
+    device_scope: DeviceId | None = Field(
+        default=None,
+        description="the one device this model may run on (a site-adapted model); absent: any device",
+    )
 
     def signed_bytes(self) -> bytes:
-        """The canonical bytes the hub signs: everything that decides what runs on the device."""
-        body = {
+        """The canonical bytes the hub signs: everything that decides what runs on the device.
+
+        ``device_scope`` is signed only when present, so an unscoped offer signs the same bytes as
+        before scopes existed."""
+        body: dict[str, Any] = {
             "campaign_id": self.campaign_id,
             "name": self.name,
             "version": self.version,
@@ -174,6 +182,8 @@ class ModelOffer(WireModel):
             "rollback": self.rollback,
             "shadow": self.shadow,
         }
+        if self.device_scope is not None:
+            body["device_scope"] = self.device_scope
         return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
 

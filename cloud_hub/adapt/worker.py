@@ -396,7 +396,8 @@ class AdaptWorker:
         return report
 
     def register(self, job: AdaptJob) -> None:
-        """The adapted model into the registry (signed), then a shadow campaign on this device only."""
+        """The adapted model into the registry (signed, scoped to this job's device: it was trained on
+        that camera's view, so no campaign may offer it to another), then a shadow campaign there."""
         model_dir = self.workdir(job.id) / "run" / "model"
         try:
             key = load_signing_key(key_dir(self.instance))
@@ -404,13 +405,15 @@ class AdaptWorker:
             raise JobFailed(f"cannot sign the adapted model: {exc}") from None
         with Session(self.engine, expire_on_commit=False) as db:
             try:
-                row, created = register_package(db, model_dir, blob_dir(self.instance), key, STUDENT)
+                row, created = register_package(db, model_dir, blob_dir(self.instance), key, STUDENT,
+                                                device_scope=job.device_id)
             except ModelRejected as exc:
                 raise JobFailed(f"the registry refused the adapted model: {exc}") from None
             self._update(
                 job.id,
                 result_ref=row.ref,
-                log=f"registered {row.ref} (signed)" if created else f"{row.ref} already registered",
+                log=f"registered {row.ref} (signed, scoped to {job.device_id})" if created
+                else f"{row.ref} already registered",
             )
             target = f"adapt:{job.id}"
             campaign = db.scalar(select(Campaign).where(Campaign.target == target))

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from cloud_hub.models import Device
 from cloud_hub.rollout.models import STUDENT, Campaign, CampaignDevice, ModelVersion
+from cloud_hub.rollout.registry import RecordTampered, verify_record
 from shared.payloads import ModelOffer
 from shared.rollout import DEFAULT_CHUNK_SIZE, semver_key
 from shared.signing import sign
@@ -129,9 +130,31 @@ def signed_offer(
         manifest=model.manifest,
         rollback=rollback,
         shadow=shadow,
+        device_scope=model.device_scope,
     )
     offer = offer.model_copy(update={"signature": sign(key, offer.signed_bytes())})
     return offer.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def check_offerable(model: ModelVersion, key: Ed25519PrivateKey) -> None:
+    """Refuse a teacher, and a record whose signature does not verify (its scope or content was changed
+    in the database after registering), whatever the target."""
+    if model.kind != STUDENT:
+        raise CampaignError(
+            f"{model.ref} is a {model.kind} model: it labels frames on the hub and is never offered to a "
+            "device; roll out a student model instead")
+    try:
+        verify_record(model, key.public_key())
+    except RecordTampered as exc:
+        raise CampaignError(str(exc)) from None
+
+
+def check_scope(model: ModelVersion, device_ids: list[str]) -> None:
+    """Refuse a version scoped to one device when the target holds any other."""
+    refusals = [r for r in (model.scope_refusal(d) for d in device_ids) if r]
+    if refusals:
+        more = f" (nor to {len(refusals) - 1} more device(s) of the target)" if len(refusals) > 1 else ""
+        raise CampaignError(refusals[0] + more)
 
 
 def create(
@@ -150,13 +173,11 @@ def create(
     shadow_thresholds: dict[str, float] | None = None,
     devices: list[str] | None = None,
 ) -> Campaign:
-    if model.kind != STUDENT:
-        raise CampaignError(
-            f"{model.ref} is a {model.kind} model: it labels frames on the hub and is never offered to a "
-            "device; roll out a student model instead")
+    check_offerable(model, key)
     device_ids = devices if devices is not None else resolve_target(db, Target.parse(target_text))
     if not device_ids:
         raise CampaignError(f"target {target_text!r} matches no device")
+    check_scope(model, list(device_ids))
     device_ids, _never_seen = by_readiness(db, list(device_ids))
     waves = waves or [1.0]
     campaign_id = "c-" + secrets.token_hex(5)
@@ -255,16 +276,19 @@ def rollback(
     assert current is not None
     rows = [r for r in db.scalars(select(ModelVersion).where(ModelVersion.name == current.name))
             if r.kind == STUDENT]
-    if to_version:
-        candidates = [r for r in rows if r.version == to_version]
-    else:
-        older = [r for r in rows if semver_key(r.version) < semver_key(current.version)]
-        candidates = [max(older, key=lambda r: semver_key(r.version))] if older else []
-    if not candidates:
-        raise CampaignError(f"no earlier version of {current.name} than {current.version} to roll back to")
     members = [d.device_id for d in devices_of(db, campaign_id) if d.state not in (QUEUED,)]
     if not members:
         raise CampaignError(f"{campaign_id} has not reached any device; abort it instead")
+    if to_version:
+        candidates = [r for r in rows if r.version == to_version]  # a scope that does not fit: create() says
+    else:  # the newest older version every member may run (a version scoped to another device is skipped)
+        older = [r for r in rows if semver_key(r.version) < semver_key(current.version)
+                 and not any(r.scope_refusal(d) for d in members)]
+        candidates = [max(older, key=lambda r: semver_key(r.version))] if older else []
+    if not candidates:
+        raise CampaignError(f"no earlier version of {current.name} than {current.version} to roll back to")
+    check_offerable(candidates[0], key)  # refused before the campaign it would supersede is touched
+    check_scope(candidates[0], members)
     if campaign.state not in (COMPLETED, ABORTED, ABORTING):
         campaign.state, campaign.reason = ABORTED, "superseded by a rollback"
     new = create(

@@ -71,7 +71,10 @@ def models_group() -> None:
 @click.option("--manifest", "manifest_path", type=click.Path(exists=True, path_type=Path))
 @click.option("--teacher", "teacher_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="register the package folder DIR (manifest.json + model) as a teacher")
-def models_add(file: Path | None, manifest_path: Path | None, teacher_dir: Path | None) -> None:
+@click.option("--device-scope", "device_scope", default=None, metavar="DEVICE",
+              help="this version may only ever be offered to DEVICE (a model adapted to its view)")
+def models_add(file: Path | None, manifest_path: Path | None, teacher_dir: Path | None,
+               device_scope: str | None) -> None:
     if teacher_dir is not None and (file is not None or manifest_path is not None):
         raise click.UsageError("--teacher DIR takes the whole package folder: no FILE, no --manifest")
     if teacher_dir is None and (file is None or manifest_path is None):
@@ -80,24 +83,49 @@ def models_add(file: Path | None, manifest_path: Path | None, teacher_dir: Path 
         try:
             if teacher_dir is not None:
                 row, created = registry.register_package(db, teacher_dir, registry.blob_dir(_instance()),
-                                                         _key(), TEACHER)
+                                                         _key(), TEACHER, device_scope=device_scope)
             else:
                 assert file is not None and manifest_path is not None
                 row, created = registry.register(db, file, manifest_path, registry.blob_dir(_instance()),
-                                                 _key())
+                                                 _key(), device_scope=device_scope)
         except ModelRejected as exc:
             raise click.ClickException(f"model rejected: {exc}") from None
         verb = "registered" if created else "already registered"
         click.echo(f"{verb} {row.ref}: bundle sha256 {row.sha256}, {row.size_bytes} bytes, signed, kind "
-                   + (f"{row.kind} (never offered to devices)" if row.kind == TEACHER else row.kind))
+                   + (f"{row.kind} (never offered to devices)" if row.kind == TEACHER else row.kind)
+                   + (f", scoped to {row.device_scope}" if row.device_scope else ""))
 
 
-@models_group.command("list", help="Registered models, oldest version first.")
+def _scope(row) -> str:
+    return f"{row.device_scope} only" if row.device_scope else ("any device" if row.kind != TEACHER else "-")
+
+
+@models_group.command("list", help="Registered models, oldest version first; the scope is the one device "
+                      "a version may be offered to (a site-adapted model), else any device.")
 @click.option("--name", default=None)
 def models_list(name: str | None) -> None:
     with _session() as db:
         for row in registry.versions(db, name):
-            click.echo(f"{row.ref:40} {row.kind:8} {row.size_bytes:>9} B  {row.sha256[:16]}…")
+            click.echo(f"{row.ref:40} {row.kind:8} {_scope(row):20} {row.size_bytes:>9} B  "
+                       f"{row.sha256[:16]}…")
+
+
+@models_group.command("show", help="One registered model (NAME@VERSION, or NAME for the newest) as JSON, "
+                      "with its device scope and whether its signed registry record verifies.")
+@click.argument("ref")
+def models_show(ref: str) -> None:
+    from cloud_hub.rollout.views import model_summary
+
+    with _session() as db:
+        try:
+            row = registry.find(db, ref)
+        except LookupError as exc:
+            raise click.ClickException(str(exc)) from None
+        try:
+            public_key = load_signing_key(key_dir(_instance())).public_key()
+        except KeyError_:
+            public_key = None
+        click.echo(json.dumps(model_summary(row, public_key), indent=2))
 
 
 # --------------------------------------------------------------------------------------- rollout

@@ -108,17 +108,20 @@ class Controller:
         back online later still finds its retained offer). A campaign's members never change after it
         is created, so their set is read once and cached."""
         rows = db.execute(
-            select(Campaign.id, Campaign.chunk_size, ModelVersion.sha256, ModelVersion.size_bytes)
+            select(Campaign.id, Campaign.chunk_size, ModelVersion.sha256, ModelVersion.size_bytes,
+                   ModelVersion.device_scope)
             .join(ModelVersion, Campaign.model_id == ModelVersion.id)
             .where(Campaign.state.in_([c.RUNNING, c.PAUSED, c.COMPLETED]), ModelVersion.kind == STUDENT)
         ).all()
         out: dict[str, Grant] = {}
-        for campaign_id, chunk_size, sha256, size_bytes in rows:
+        for campaign_id, chunk_size, sha256, size_bytes, scope in rows:
             grant = self._grants.get(campaign_id)
             if grant is None:
-                members = db.scalars(
+                members = set(db.scalars(
                     select(CampaignDevice.device_id).where(CampaignDevice.campaign_id == campaign_id)
-                )
+                ))
+                if scope is not None:  # a scoped version's bundle goes to its device only, whatever the rows
+                    members &= {scope}
                 grant = Grant(sha256, size_bytes, chunk_size, frozenset(members))
             out[campaign_id] = grant
         self._grants = out
@@ -138,10 +141,16 @@ class Controller:
     def _send(self, db: Session, campaign: Campaign, rows: list[CampaignDevice], busy: int) -> None:
         """Offer to queued devices, keeping at most ``max_concurrent`` transfers going."""
         body = json.dumps(campaign.offer, separators=(",", ":")).encode()
+        scope = campaign.offer.get("device_scope")
         room = campaign.max_concurrent - busy
         for row in rows:
             if room <= 0:
                 break
+            if row.state == c.QUEUED and scope is not None and row.device_id != scope:
+                # create() never plans this; a row added behind its back is not sent a scoped model
+                row.state, row.updated_at = "FAILED", time.time()
+                row.reason = f"not offered: the model is scoped to {scope}"
+                continue
             if row.state == c.QUEUED:
                 self.publish_offer(row.device_id, body)
                 row.state, row.offered_at, row.updated_at = c.SENT, time.time(), time.time()

@@ -32,10 +32,20 @@ class ModelVersion(Base):
     kind: Mapped[str] = mapped_column(
         String(16), default=STUDENT, server_default=STUDENT,
         doc="student (offered to devices) | teacher (hub-side labeller, never offered)")
+    device_scope: Mapped[str | None] = mapped_column(
+        String(64), default=None,
+        doc="the one device this version may be offered to (adapted to its view); NULL: any device")
 
     @property
     def ref(self) -> str:
         return f"{self.name}@{self.version}"
+
+    def scope_refusal(self, device_id: str) -> str | None:
+        """Why this version may not be offered to ``device_id`` (None: it may)."""
+        if self.device_scope is None or self.device_scope == device_id:
+            return None
+        return (f"{self.ref} is scoped to {self.device_scope} (adapted to its view); it cannot be offered "
+                f"to {device_id}")
 
 
 class Campaign(Base):

@@ -3,6 +3,10 @@
 Blobs live in ``<instance>/models/blobs/<sha256>.zip`` (content-addressed: the same bytes are stored
 once, a name never points at changed bytes). A version of a name is registered once; registering the
 same bytes again is a no-op, different bytes under an existing version are refused.
+
+A version may be scoped to one device (``device_scope``: a site-adapted model is for the camera whose
+view it was trained on); the scope is part of the signed record, so a scope changed in the database no
+longer verifies and campaigns refuse the model.
 """
 
 from __future__ import annotations
@@ -11,19 +15,21 @@ import hashlib
 import io
 import json
 import os
+import re
 import time
 import zipfile
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud_hub.rollout.models import MODEL_KINDS, STUDENT, TEACHER, ModelVersion
 from cloud_hub.rollout.validate import ModelRejected, validate_model
 from shared.manifest import ModelManifest
+from shared.payloads import DEVICE_ID_PATTERN
 from shared.rollout import bundle_members, semver_key
-from shared.signing import sign
+from shared.signing import SignatureError, sign, verify
 
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # deterministic zips: same files, same bytes, same sha256
 
@@ -47,21 +53,57 @@ def build_bundle(folder: Path, manifest: ModelManifest) -> bytes:
     return buffer.getvalue()
 
 
-def record_bytes(name: str, version: str, sha256: str, size: int, manifest: dict) -> bytes:
-    body = {"name": name, "version": version, "sha256": sha256, "size_bytes": size, "manifest": manifest}
+def record_bytes(name: str, version: str, sha256: str, size: int, manifest: dict,
+                 device_scope: str | None = None) -> bytes:
+    """The canonical registry record the hub signs. ``device_scope`` is in it only when set, so the
+    records (and signatures) of fleet-wide versions are those signed before scopes existed."""
+    body: dict = {"name": name, "version": version, "sha256": sha256, "size_bytes": size,
+                  "manifest": manifest}
+    if device_scope is not None:
+        body["device_scope"] = device_scope
     return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+
+def row_bytes(row: ModelVersion) -> bytes:
+    return record_bytes(row.name, row.version, row.sha256, row.size_bytes, row.manifest, row.device_scope)
+
+
+class RecordTampered(ValueError):
+    """A registry row does not match the hub's signature over it: it was changed after registering."""
+
+
+def verify_record(row: ModelVersion, public_key: Ed25519PublicKey) -> None:
+    """Raise RecordTampered unless ``row`` (its content and scope) is what the hub signed."""
+    try:
+        verify(public_key, row_bytes(row), row.signature)
+    except SignatureError as exc:
+        raise RecordTampered(
+            f"{row.ref}: the registry record does not match its signature ({exc}): it was changed after "
+            "it was registered (or signed with another hub key); it is not offered"
+        ) from None
+
+
+def check_scope(device_scope: str | None, kind: str) -> None:
+    if device_scope is None:
+        return
+    if not re.fullmatch(DEVICE_ID_PATTERN, device_scope):
+        raise ModelRejected(f"device scope {device_scope!r} is not a device id")
+    if kind != STUDENT:
+        raise ModelRejected(f"a {kind} model is never offered to a device: it cannot be scoped to one")
 
 
 def register(
     db: Session, model_path: Path, manifest_path: Path, blobs: Path, key: Ed25519PrivateKey,
-    kind: str = STUDENT,
+    kind: str = STUDENT, *, device_scope: str | None = None,
 ) -> tuple[ModelVersion, bool]:
     """Return (row, created). Raises ModelRejected with the reason when the model is not acceptable.
 
     ``kind`` teacher: a hub-side labeller (issue 24), validated and stored like any model but never
-    offered to a device (campaigns refuse it, the chunk server never serves it)."""
+    offered to a device (campaigns refuse it, the chunk server never serves it). ``device_scope``: the
+    one device this version may ever be offered to (None: any)."""
     if kind not in MODEL_KINDS:
         raise ModelRejected(f"unknown model kind {kind!r} (one of: {', '.join(MODEL_KINDS)})")
+    check_scope(device_scope, kind)
     manifest = validate_model(model_path, manifest_path, require_golden=kind != TEACHER)
     if manifest.golden is not None and not (model_path.parent / manifest.golden.file).exists():
         raise ModelRejected(f"golden file {manifest.golden.file} missing beside the model")
@@ -77,6 +119,9 @@ def register(
         if existing.kind != kind:
             raise ModelRejected(f"{manifest.ref} is already registered as a {existing.kind} model; a name "
                                 "is either a student or a teacher")
+        if existing.device_scope != device_scope:
+            raise ModelRejected(f"{manifest.ref} is already registered {_scope_text(existing.device_scope)}; "
+                                f"registering it {_scope_text(device_scope)} needs a new version")
         if existing.sha256 == sha and existing.manifest == manifest_dict:
             return existing, False
         raise ModelRejected(
@@ -101,15 +146,21 @@ def register(
         manifest=manifest_dict,
         created_at=time.time(),
         kind=kind,
-        signature=sign(key, record_bytes(manifest.name, manifest.version, sha, len(data), manifest_dict)),
+        device_scope=device_scope,
+        signature=sign(key, record_bytes(manifest.name, manifest.version, sha, len(data), manifest_dict,
+                                         device_scope)),
     )
     db.add(row)
     db.commit()
     return row, True
 
 
+def _scope_text(device_scope: str | None) -> str:
+    return f"scoped to {device_scope}" if device_scope else "for every device"
+
+
 def register_package(db: Session, folder: Path, blobs: Path, key: Ed25519PrivateKey,
-                     kind: str = STUDENT) -> tuple[ModelVersion, bool]:
+                     kind: str = STUDENT, *, device_scope: str | None = None) -> tuple[ModelVersion, bool]:
     """Register a model package folder (``manifest.json`` beside the model file it names)."""
     manifest_path = folder / "manifest.json"
     if not manifest_path.is_file():
@@ -121,7 +172,7 @@ def register_package(db: Session, folder: Path, blobs: Path, key: Ed25519Private
         raise ModelRejected(f"{manifest_path}: not a JSON manifest: {exc}") from None
     if not isinstance(name, str) or not (folder / name).is_file():
         raise ModelRejected(f"{manifest_path}: model file {name!r} is missing beside it")
-    return register(db, folder / name, manifest_path, blobs, key, kind)
+    return register(db, folder / name, manifest_path, blobs, key, kind, device_scope=device_scope)
 
 
 def find(db: Session, ref: str) -> ModelVersion:

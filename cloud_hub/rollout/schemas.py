@@ -72,3 +72,20 @@ class RolloutOut(BaseModel):
     waves: list[RolloutWave]
     failures: list[RolloutFailure]
     devices: list[RolloutDevice]
+
+
+class ModelOut(BaseModel):
+    ref: str
+    name: str
+    version: str
+    kind: str
+    device_scope: str | None  # the one device it may be offered to; null: any device
+    sha256: str
+    size_bytes: int
+    model_sha256: str
+    created_at: float
+    signature_ok: bool | None  # the record verifies with the hub key (null: no key on this hub)
+
+
+class ModelList(BaseModel):
+    items: list[ModelOut]

@@ -1,15 +1,18 @@
-"""Read models of campaigns for the CLI, the API and the dashboard (one shape for all three)."""
+"""Read models of campaigns and registered models for the CLI, the API and the dashboard (one shape for
+all three)."""
 
 from __future__ import annotations
 
 from collections import Counter
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud_hub.rollout import campaigns as c
 from cloud_hub.rollout.models import Campaign, CampaignDevice, ModelVersion
+from cloud_hub.rollout.registry import RecordTampered, verify_record
 
 
 def _wave_summary(index: int, rows: list[CampaignDevice], current: int) -> dict[str, Any]:
@@ -105,3 +108,26 @@ def campaign_list(db: Session) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def model_summary(row: ModelVersion, public_key: Ed25519PublicKey | None = None) -> dict[str, Any]:
+    """A registry row; ``signature_ok`` is None when no hub key is at hand to check the record with."""
+    signature_ok = None
+    if public_key is not None:
+        try:
+            verify_record(row, public_key)
+            signature_ok = True
+        except RecordTampered:
+            signature_ok = False
+    return {
+        "ref": row.ref,
+        "name": row.name,
+        "version": row.version,
+        "kind": row.kind,
+        "device_scope": row.device_scope,
+        "sha256": row.sha256,
+        "size_bytes": row.size_bytes,
+        "model_sha256": row.model_sha256,
+        "created_at": row.created_at,
+        "signature_ok": signature_ok,
+    }

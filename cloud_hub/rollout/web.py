@@ -12,9 +12,9 @@ from werkzeug.utils import secure_filename
 from cloud_hub.rollout import campaigns as c
 from cloud_hub.rollout import registry
 from cloud_hub.rollout.keys import KeyError_, key_dir, load_signing_key
-from cloud_hub.rollout.schemas import RolloutList, RolloutOut
+from cloud_hub.rollout.schemas import ModelList, ModelOut, RolloutList, RolloutOut
 from cloud_hub.rollout.validate import ModelRejected
-from cloud_hub.rollout.views import campaign_list, campaign_summary
+from cloud_hub.rollout.views import campaign_list, campaign_summary, model_summary
 from cloud_hub.web import database, openapi
 from cloud_hub.web.auth import require_role
 
@@ -36,8 +36,12 @@ openapi.OPERATIONS += [
         RolloutOut,
         params=[openapi.Param("campaign_id", "path")],
     ),
+    openapi.Operation("get", "/models", "Registered models: kind, device scope (null: any device), "
+                      "whether the signed registry record verifies", ModelList),
+    openapi.Operation("get", "/models/{ref}", "One registered model, NAME@VERSION (NAME: the newest version)",
+                      ModelOut, params=[openapi.Param("ref", "path")]),
 ]
-openapi.MODELS += [RolloutList, RolloutOut]
+openapi.MODELS += [RolloutList, RolloutOut, ModelList, ModelOut]
 
 STATE_ORDER = [
     "QUEUED",
@@ -60,6 +64,14 @@ def _key():
         return load_signing_key(key_dir(current_app.instance_path))
     except KeyError_ as exc:
         abort(409, description=str(exc))
+
+
+def _public_key():
+    """The hub key's public half to check registry records with; None on a hub without keys."""
+    try:
+        return load_signing_key(key_dir(current_app.instance_path)).public_key()
+    except KeyError_:
+        return None
 
 
 @bp.get("/rollouts")
@@ -170,3 +182,18 @@ def api_campaign(campaign_id: str):
         return jsonify(campaign_summary(db, c.get(db, campaign_id)))
     except c.CampaignError:
         return jsonify(error=f"no campaign {campaign_id}"), 404
+
+
+@bp.get("/api/v1/models")
+def api_models():
+    public_key = _public_key()
+    return jsonify(items=[model_summary(r, public_key) for r in registry.versions(database.session())])
+
+
+@bp.get("/api/v1/models/<path:ref>")
+def api_model(ref: str):
+    try:
+        row = registry.find(database.session(), ref)
+    except LookupError as exc:
+        return jsonify(error=str(exc)), 404
+    return jsonify(model_summary(row, _public_key()))

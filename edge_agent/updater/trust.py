@@ -34,6 +34,16 @@ def verify_offer(offer: ModelOffer, public_key: Ed25519PublicKey) -> ModelManife
     return manifest
 
 
+def check_scope(offer: ModelOffer, device_id: str) -> None:
+    """A signed offer scoped to another device (a model adapted to that camera's view) is not for this
+    one: a hub that mis-addressed it, or an offer copied from another device's topic, installs nothing."""
+    if offer.device_scope is not None and offer.device_scope != device_id:
+        raise OfferRejected(
+            f"{offer.name}@{offer.version} is scoped to {offer.device_scope} (adapted to its view); "
+            f"this device is {device_id}: not installed"
+        )
+
+
 def check_version(offer: ModelOffer, manifest: ModelManifest, running: ModelManifest | None) -> None:
     """No downgrade below the running version of the same model unless the offer is a signed rollback;
     never different bytes under the version that is running."""

@@ -27,7 +27,7 @@ from edge_agent.updater.shadow import HasBox, ShadowStats
 from edge_agent.updater.store import ModelStore, StoreError
 from edge_agent.updater.switcher import ModelSwitcher
 from edge_agent.updater.transport import Transport
-from edge_agent.updater.trust import OfferRejected, check_version, verify_offer
+from edge_agent.updater.trust import OfferRejected, check_scope, check_version, verify_offer
 from shared.manifest import ManifestError, ModelManifest, load_manifest
 from shared.payloads import ChunkRequest, ModelOffer, ModelStateName, ModelStatePayload, PayloadError, decode
 from shared.rollout import ChunkFrameError, decode_chunk
@@ -239,6 +239,11 @@ class Updater:
         failed = (self.store.state().get("failed") or {}).get(key)
         if failed:
             self._report(ModelStateName(failed["state"]), offer, reason=failed["reason"])
+            return
+        try:
+            check_scope(offer, self.device_id)
+        except OfferRejected as exc:  # signed, so believed: remembered, the running model stays
+            self._fail(job, str(exc))
             return
         if self.job and self.job.trial is not None:
             self.job.pending_offer = payload  # the running trial concludes first

@@ -465,8 +465,14 @@ def test_shadow_outcomes_offline_device_and_a_failed_gate_stop_the_campaign(app,
         campaign = db.get(Campaign, job.campaign_id)
         assert job.state == "failed" and job.reason == "device cam-1 offline for more than 1 s during shadow"
         assert job.result_ref is not None and campaign.state == "aborting"  # the controller withdraws it
+        name, _, version = job.result_ref.partition("@")
+        adapted = db.scalar(
+            select(ModelVersion).where(ModelVersion.name == name, ModelVersion.version == version)
+        )
+        assert adapted.device_scope == "cam-1" and campaign.offer["device_scope"] == "cam-1"  # issue 24
         lines = list(db.scalars(select(AdaptLogLine.line).where(AdaptLogLine.job_id == offline)))
     assert any(line.startswith(f"shadow campaign {campaign.id}") for line in lines)
+    assert f"registered {job.result_ref} (signed, scoped to cam-1)" in lines
 
     device(app, state="online")
     finished_capture(app, "cap-adaptsh0002", clip_frames(40))

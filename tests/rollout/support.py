@@ -109,6 +109,7 @@ def make_offer(
     rollback: bool = False,
     shadow: bool = False,
     signed: bool = True,
+    device_scope: str | None = None,
 ) -> tuple[ModelOffer, bytes]:
     data, sha, manifest = bundle_of(model_dir)
     offer = ModelOffer(
@@ -121,6 +122,7 @@ def make_offer(
         manifest=manifest,
         rollback=rollback,
         shadow=shadow,
+        device_scope=device_scope,
     )
     if signed and key is not None:
         offer = offer.model_copy(update={"signature": sign(key, offer.signed_bytes())})

@@ -83,6 +83,39 @@ def test_wrong_signature_unsigned_and_downgrade_are_refused(
     assert not (device.updater.store.root / "fomo-street").exists()
 
 
+def test_offer_scoped_to_another_device_installs_nothing_and_the_agent_goes_on(
+    device_factory, plain_hub, hub_keys, baseline, tmp_path
+) -> None:
+    """Issue 24: a signed offer of a model adapted to cam-9's view, on cam-4's topic (a mis-addressed
+    campaign, a copied retained message): refused before a byte is fetched; a forged scope fails the
+    signature; the same model scoped to cam-4 then installs as usual."""
+    device = device_factory("cam-4")
+    adapted = repackage(baseline, tmp_path / "site", "2.1.2-site.7")
+    other, data = make_offer(hub_keys[0], adapted, campaign_id="c-cam9", device_scope="cam-9")
+    forged = other.model_copy(update={"campaign_id": "c-forged", "device_scope": "cam-4"})
+    for offer, reason in [
+        (other, "fomo-street@2.1.2-site.7 is scoped to cam-9 (adapted to its view); this device is cam-4: "
+                "not installed"),
+        (forged, "signature: bad signature"),
+    ]:
+        plain_hub.offer("cam-4", offer, data)
+        failed = wait_for(
+            lambda c=offer.campaign_id: [
+                s for s in plain_hub.states_of("cam-4") if s.campaign_id == c and s.state.value == "FAILED"
+            ],
+            what=f"FAILED for {offer.campaign_id}",
+        )[-1]
+        assert failed.reason == reason
+        assert device.camera.active_ref == "fomo-street@2.1.1"
+        assert not device.updater.store.version_dir("fomo-street", "2.1.2-site.7").exists()
+    assert [r for r in plain_hub.requests if r[0] == "cam-4"] == [], "not a chunk was asked for"
+
+    own, data = make_offer(hub_keys[0], adapted, campaign_id="c-own", device_scope="cam-4")
+    plain_hub.offer("cam-4", own, data)
+    wait_for(lambda: plain_hub.last("cam-4", "ACTIVE"), what="ACTIVE")
+    assert device.camera.active_ref == "fomo-street@2.1.2-site.7"
+
+
 def test_signed_rollback_may_go_below_the_running_version(
     device_factory, plain_hub, hub_keys, baseline, tmp_path
 ) -> None:

@@ -87,3 +87,17 @@ def test_offer_signed_bytes_cover_what_runs() -> None:
     tampered = offer.model_copy(update={"version": "9.9.9"})
     assert offer.signed_bytes() != tampered.signed_bytes()
     assert offer.model_copy(update={"signature": "x"}).signed_bytes() == offer.signed_bytes()
+
+
+def test_offer_scope_is_signed_only_when_present() -> None:
+    """An unscoped offer signs the bytes it signed before scopes existed; a scope is covered, and a device
+    id it is not is refused by the contract."""
+    offer = ModelOffer(campaign_id="c1", name="fomo-street", version="2.1.2-site.7", sha256="a" * 64,
+                       size_bytes=1000, chunk_size=512, manifest={"name": "fomo-street"})
+    assert b"device_scope" not in offer.signed_bytes() and b"device_scope" not in offer.to_bytes()
+    scoped = offer.model_copy(update={"device_scope": "cam-1"})
+    assert json.loads(scoped.signed_bytes())["device_scope"] == "cam-1"
+    assert scoped.signed_bytes() != offer.model_copy(update={"device_scope": "cam-2"}).signed_bytes()
+    assert decode(ModelOffer, scoped.to_bytes()) == scoped
+    with pytest.raises(PayloadError, match="schema: device_scope"):
+        decode(ModelOffer, scoped.to_bytes().replace(b'"cam-1"', b'"../cam"'))
