@@ -277,16 +277,16 @@ def rollback(
     rows = [r for r in db.scalars(select(ModelVersion).where(ModelVersion.name == current.name))
             if r.kind == STUDENT]
     members = [d.device_id for d in devices_of(db, campaign_id) if d.state not in (QUEUED,)]
-    if not members:
-        raise CampaignError(f"{campaign_id} has not reached any device; abort it instead")
     if to_version:
-        candidates = [r for r in rows if r.version == to_version]  # a scope that does not fit: create() says
+        candidates = [r for r in rows if r.version == to_version]  # a scope that does not fit: refused below
     else:  # the newest older version every member may run (a version scoped to another device is skipped)
         older = [r for r in rows if semver_key(r.version) < semver_key(current.version)
                  and not any(r.scope_refusal(d) for d in members)]
         candidates = [max(older, key=lambda r: semver_key(r.version))] if older else []
     if not candidates:
         raise CampaignError(f"no earlier version of {current.name} than {current.version} to roll back to")
+    if not members:
+        raise CampaignError(f"{campaign_id} has not reached any device; abort it instead")
     check_offerable(candidates[0], key)  # refused before the campaign it would supersede is touched
     check_scope(candidates[0], members)
     if campaign.state not in (COMPLETED, ABORTED, ABORTING):
