@@ -49,9 +49,20 @@ def keys_group() -> None:
 @click.option("--force", is_flag=True, help="replace an existing pair (every agent needs the new public key)")
 def keys_init(force: bool) -> None:
     try:
+        old = load_signing_key(key_dir(_instance())) if force else None
+    except KeyError_:
+        old = None  # nothing to replace
+    try:
         private, public = init_keys(key_dir(_instance()), force=force)
     except KeyError_ as exc:
         raise click.ClickException(str(exc)) from None
+    if old is not None:  # campaigns check registry records against the hub key: carry them over
+        with _session() as db:
+            done, left = registry.resign(db, old.public_key(), load_signing_key(key_dir(_instance())))
+        click.echo(f"re-signed {done} registry record(s) with the new key")
+        if left:
+            click.echo(f"warning: {len(left)} record(s) did not verify with the old key and stay unsigned "
+                       f"by the new one (never offered): {', '.join(left)}", err=True)
     click.echo(f"private key: {private} (mode 0600, keep it on the hub)")
     click.echo(f"public key:  {public} — put it in each agent's config as updater.hub_public_key:")
     click.echo(public.read_text())

@@ -83,6 +83,23 @@ def verify_record(row: ModelVersion, public_key: Ed25519PublicKey) -> None:
         ) from None
 
 
+def resign(db: Session, old_public: Ed25519PublicKey, new_key: Ed25519PrivateKey) -> tuple[int, list[str]]:
+    """After a key rotation: sign again, with the new key, every record the old key still vouches for.
+    A record that no longer verifies is left as it is (a rotation must not launder a tampered row);
+    returns (re-signed count, refs left unverifiable)."""
+    done, left = 0, []
+    for row in db.scalars(select(ModelVersion)):
+        try:
+            verify_record(row, old_public)
+        except RecordTampered:
+            left.append(row.ref)
+            continue
+        row.signature = sign(new_key, row_bytes(row))
+        done += 1
+    db.commit()
+    return done, left
+
+
 def check_scope(device_scope: str | None, kind: str) -> None:
     if device_scope is None:
         return

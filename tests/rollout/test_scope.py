@@ -169,6 +169,28 @@ def test_a_scope_changed_in_the_database_breaks_the_record_signature(app, tmp_pa
         assert db.scalar(select(Campaign.target)) == "cam-1"
 
 
+def test_a_key_rotation_carries_verified_records_over_but_not_a_tampered_one(app, tmp_path) -> None:
+    fleet = add(app, repackage(reference(), tmp_path / "v220", "2.2.0"))
+    scoped = add(app, adapted(tmp_path), device_scope="cam-1")
+    with session(app) as db:  # widened in the database before the rotation
+        db.execute(update(ModelVersion).where(ModelVersion.id == scoped.id).values(device_scope=None))
+        db.commit()
+    rotated = app.test_cli_runner().invoke(args=["keys", "init", "--force"])
+    assert rotated.exit_code == 0, rotated.output
+    assert "re-signed 1 registry record(s) with the new key" in rotated.stdout
+    assert f"did not verify with the old key and stay unsigned by the new one (never offered): {ADAPTED}" \
+        in rotated.stderr
+    public = key(app).public_key()
+    with session(app) as db:
+        registry.verify_record(db.get(ModelVersion, fleet.id), public)
+        widened = db.get(ModelVersion, scoped.id)
+        with pytest.raises(registry.RecordTampered):
+            registry.verify_record(widened, public)
+        with pytest.raises(campaigns.CampaignError, match="does not match its signature"):
+            campaigns.create(db, key(app), widened, "cam-2")
+        assert campaigns.create(db, key(app), db.get(ModelVersion, fleet.id), "all").offer["name"]
+
+
 def test_rollback_and_the_controller_never_bring_a_scoped_version_to_another_device(app, tmp_path) -> None:
     add(app, repackage(reference(), tmp_path / "v211", "2.1.1"))
     scoped = add(app, adapted(tmp_path), device_scope="cam-1")
