@@ -108,8 +108,13 @@ class Controller:
         back online later still finds its retained offer). A campaign's members never change after it
         is created, so their set is read once and cached."""
         rows = db.execute(
-            select(Campaign.id, Campaign.chunk_size, ModelVersion.sha256, ModelVersion.size_bytes,
-                   ModelVersion.device_scope)
+            select(
+                Campaign.id,
+                Campaign.chunk_size,
+                ModelVersion.sha256,
+                ModelVersion.size_bytes,
+                ModelVersion.device_scope,
+            )
             .join(ModelVersion, Campaign.model_id == ModelVersion.id)
             .where(Campaign.state.in_([c.RUNNING, c.PAUSED, c.COMPLETED]), ModelVersion.kind == STUDENT)
         ).all()
@@ -117,9 +122,11 @@ class Controller:
         for campaign_id, chunk_size, sha256, size_bytes, scope in rows:
             grant = self._grants.get(campaign_id)
             if grant is None:
-                members = set(db.scalars(
-                    select(CampaignDevice.device_id).where(CampaignDevice.campaign_id == campaign_id)
-                ))
+                members = set(
+                    db.scalars(
+                        select(CampaignDevice.device_id).where(CampaignDevice.campaign_id == campaign_id)
+                    )
+                )
                 if scope is not None:  # a scoped version's bundle goes to its device only, whatever the rows
                     members &= {scope}
                 grant = Grant(sha256, size_bytes, chunk_size, frozenset(members))

@@ -100,7 +100,7 @@ def resign(db: Session, old_public: Ed25519PublicKey, new_key: Ed25519PrivateKey
     return done, left
 
 
-def check_scope(device_scope: str | None, kind: str) -> None:
+def validate_scope(device_scope: str | None, kind: str) -> None:
     if device_scope is None:
         return
     if not re.fullmatch(DEVICE_ID_PATTERN, device_scope):
@@ -120,7 +120,7 @@ def register(
     one device this version may ever be offered to (None: any)."""
     if kind not in MODEL_KINDS:
         raise ModelRejected(f"unknown model kind {kind!r} (one of: {', '.join(MODEL_KINDS)})")
-    check_scope(device_scope, kind)
+    validate_scope(device_scope, kind)
     manifest = validate_model(model_path, manifest_path, require_golden=kind != TEACHER)
     if manifest.golden is not None and not (model_path.parent / manifest.golden.file).exists():
         raise ModelRejected(f"golden file {manifest.golden.file} missing beside the model")

@@ -46,8 +46,11 @@ def app(tmp_path: Path, database_url: str) -> Flask:
         for device_id in ("cam-1", "cam-2"):
             db.add(Device(id=device_id, first_seen=now, last_seen=now, state="online"))
             db.flush()
-            db.add(DeviceCredential(device_id=device_id, secret_hash="x", group="street", tags=["night"],
-                                    created_at=now))
+            db.add(
+                DeviceCredential(
+                    device_id=device_id, secret_hash="x", group="street", tags=["night"], created_at=now
+                )
+            )
         db.commit()
     return app
 
@@ -62,8 +65,9 @@ def key(app: Flask):
 
 def add(app: Flask, folder: Path, device_scope: str | None = None) -> ModelVersion:
     with session(app) as db:
-        row, created = registry.register_package(db, folder, registry.blob_dir(app.instance_path), key(app),
-                                                 device_scope=device_scope)
+        row, created = registry.register_package(
+            db, folder, registry.blob_dir(app.instance_path), key(app), device_scope=device_scope
+        )
         assert created
         return row
 
@@ -82,8 +86,10 @@ def test_scoped_version_reaches_its_device_only_from_the_cli_dashboard_and_api(a
     for scope, said in ((["--device-scope", "cam-2"], "scoped to cam-2"), ([], "for every device")):
         again = runner.invoke(args=[*args, *scope])
         assert again.exit_code != 0
-        assert f"{ADAPTED} is already registered scoped to cam-1; registering it {said} needs a new " \
-               "version" in again.output
+        assert (
+            f"{ADAPTED} is already registered scoped to cam-1; registering it {said} needs a new "
+            "version" in again.output
+        )
     assert runner.invoke(args=[*args, "--device-scope", "cam-1"]).stdout.startswith("already registered")
     bad = runner.invoke(args=[*args, "--device-scope", "../cam"])
     assert bad.exit_code != 0 and "device scope '../cam' is not a device id" in bad.output
@@ -119,8 +125,9 @@ def test_scoped_version_reaches_its_device_only_from_the_cli_dashboard_and_api(a
         token = auth.create_token(db, auth.create_user(db, "ops", "a password long enough", "admin"), "t")
     client = app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token.secret}"
-    form = client.post("/rollouts", data={"model": ADAPTED, "target": "cam-2", "canary": "0"},
-                       follow_redirects=True).get_data(as_text=True)
+    form = client.post(
+        "/rollouts", data={"model": ADAPTED, "target": "cam-2", "canary": "0"}, follow_redirects=True
+    ).get_data(as_text=True)
     assert f"Campaign not created: {REFUSED}" in form
     page = client.get("/rollouts").get_data(as_text=True)
     assert '<td class="model-scope">cam-1 only' in page
@@ -140,8 +147,13 @@ def test_a_scope_changed_in_the_database_breaks_the_record_signature(app, tmp_pa
     scoped = add(app, adapted(tmp_path), device_scope="cam-1")
     public = key(app).public_key()
     # An unscoped record is signed over exactly the fields it was signed over before scopes existed.
-    legacy = {"name": fleet.name, "version": fleet.version, "sha256": fleet.sha256,
-              "size_bytes": fleet.size_bytes, "manifest": fleet.manifest}
+    legacy = {
+        "name": fleet.name,
+        "version": fleet.version,
+        "sha256": fleet.sha256,
+        "size_bytes": fleet.size_bytes,
+        "manifest": fleet.manifest,
+    }
     verify(public, json.dumps(legacy, sort_keys=True, separators=(",", ":")).encode(), fleet.signature)
     for row in (fleet, scoped):
         registry.verify_record(row, public)
@@ -178,8 +190,10 @@ def test_a_key_rotation_carries_verified_records_over_but_not_a_tampered_one(app
     rotated = app.test_cli_runner().invoke(args=["keys", "init", "--force"])
     assert rotated.exit_code == 0, rotated.output
     assert "re-signed 1 registry record(s) with the new key" in rotated.stdout
-    assert f"did not verify with the old key and stay unsigned by the new one (never offered): {ADAPTED}" \
+    assert (
+        f"did not verify with the old key and stay unsigned by the new one (never offered): {ADAPTED}"
         in rotated.stderr
+    )
     public = key(app).public_key()
     with session(app) as db:
         registry.verify_record(db.get(ModelVersion, fleet.id), public)
@@ -213,26 +227,38 @@ def test_rollback_and_the_controller_never_bring_a_scoped_version_to_another_dev
 
         # A row for another device slipped into the scoped campaign behind create()'s back: the chunk
         # server is not granted the bundle for it and the controller does not send it the offer.
-        db.add(CampaignDevice(campaign_id=own_back.id, device_id="cam-2", wave=0, state=campaigns.QUEUED,
-                              updated_at=time.time()))
+        db.add(
+            CampaignDevice(
+                campaign_id=own_back.id,
+                device_id="cam-2",
+                wave=0,
+                state=campaigns.QUEUED,
+                updated_at=time.time(),
+            )
+        )
         db.commit()
         sent: list[tuple[str, str]] = []
         controller = Controller(
-            lambda device, payload: sent.append((device, json.loads(payload)["campaign_id"])), key(app))
+            lambda device, payload: sent.append((device, json.loads(payload)["campaign_id"])), key(app)
+        )
         grant = controller.grants(db)[own_back.id]
         assert grant.devices == frozenset({"cam-1"}) and grant.sha256 == scoped.sha256
         controller.tick(db)
         assert [device for device, campaign_id in sent if campaign_id == own_back.id] == ["cam-1"]
-        stray = db.scalar(select(CampaignDevice).where(CampaignDevice.campaign_id == own_back.id,
-                                                       CampaignDevice.device_id == "cam-2"))
+        stray = db.scalar(
+            select(CampaignDevice).where(
+                CampaignDevice.campaign_id == own_back.id, CampaignDevice.device_id == "cam-2"
+            )
+        )
         assert stray.state == "FAILED" and stray.reason == "not offered: the model is scoped to cam-1"
 
 
 def test_a_teacher_cannot_be_scoped(app, tmp_path) -> None:
     folder = repackage(reference(), tmp_path / "teacher", "1.0.0", {"name": "site-teacher"})
     with session(app) as db, pytest.raises(registry.ModelRejected, match="cannot be scoped"):
-        registry.register_package(db, folder, registry.blob_dir(app.instance_path), key(app), "teacher",
-                                  device_scope="cam-1")
+        registry.register_package(
+            db, folder, registry.blob_dir(app.instance_path), key(app), "teacher", device_scope="cam-1"
+        )
 
 
 def test_migration_adds_a_nullable_scope_and_old_records_still_verify(tmp_path, database_url) -> None:
@@ -243,12 +269,31 @@ def test_migration_adds_a_nullable_scope_and_old_records_still_verify(tmp_path, 
     signing = load_signing_key(tmp_path / "keys")
     manifest, _ = load_manifest(folder)
     data = registry.build_bundle(folder, manifest)
-    record = {"name": "fomo-street", "version": "2.2.0", "sha256": hashlib.sha256(data).hexdigest(),
-              "size_bytes": len(data), "manifest": manifest.model_dump(mode="json", exclude_none=True)}
+    record = {
+        "name": "fomo-street",
+        "version": "2.2.0",
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "size_bytes": len(data),
+        "manifest": manifest.model_dump(mode="json", exclude_none=True),
+    }
     legacy = json.dumps(record, sort_keys=True, separators=(",", ":")).encode()
-    table = sa.table("model_versions", *[sa.column(c) for c in (
-        "name", "version", "sha256", "size_bytes", "model_sha256", "signature", "created_at", "kind")],
-        sa.column("manifest", sa.JSON))
+    table = sa.table(
+        "model_versions",
+        *[
+            sa.column(c)
+            for c in (
+                "name",
+                "version",
+                "sha256",
+                "size_bytes",
+                "model_sha256",
+                "signature",
+                "created_at",
+                "kind",
+            )
+        ],
+        sa.column("manifest", sa.JSON),
+    )
     engine = hub_db.make_engine(database_url)
 
     def columns() -> dict[str, dict]:
@@ -256,8 +301,15 @@ def test_migration_adds_a_nullable_scope_and_old_records_still_verify(tmp_path, 
 
     try:
         with engine.begin() as conn:  # the row as the registry wrote it before this revision
-            conn.execute(table.insert().values(**record, model_sha256=manifest.sha256, kind="student",
-                                               signature=sign(signing, legacy), created_at=time.time()))
+            conn.execute(
+                table.insert().values(
+                    **record,
+                    model_sha256=manifest.sha256,
+                    kind="student",
+                    signature=sign(signing, legacy),
+                    created_at=time.time(),
+                )
+            )
         assert "device_scope" not in columns()
         hub_db.upgrade(database_url)
         assert columns()["device_scope"]["nullable"]
