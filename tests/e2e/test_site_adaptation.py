@@ -16,7 +16,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import cv2
 import pytest
 import yaml
 from sqlalchemy import select
@@ -36,9 +35,8 @@ from cloud_hub.rollout.service import RolloutService
 from cloud_hub.web.database import ENGINE_KEY
 from edge_agent.agent import Agent
 from edge_agent.config import parse_config
-from firmware_models.teachers import PERSON_CLIP, video_dir
 from tests.e2e.conftest import ARTIFACTS, wait_until
-from tests.support.adapt import FOMO, keys, real_teacher, register
+from tests.support.adapt import FOMO, keys, real_teacher, register, site_agent_config
 
 
 class AdaptHub:
@@ -118,60 +116,14 @@ def adapt_hub(tmp_path: Path, mosquitto) -> Iterator[AdaptHub]:
     hub.stop()
 
 
-def people_clip(tmp_path: Path) -> Path:
-    """The real clip from its 7.5th second on (before that the hall is empty: nothing to learn from),
-    55 s of it, as the mp4 the agent plays (the frames are the clip's own)."""
-    source = cv2.VideoCapture(str(video_dir() / PERSON_CLIP))
-    fps = source.get(cv2.CAP_PROP_FPS)
-    source.set(cv2.CAP_PROP_POS_FRAMES, int(7.5 * fps))
-    path = tmp_path / "hall-people.mp4"
-    writer = None
-    for _ in range(int(55 * fps)):
-        ok, frame = source.read()
-        if not ok:
-            break
-        if writer is None:
-            size = (frame.shape[1], frame.shape[0])
-            writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
-        writer.write(frame)
-    source.release()
-    assert writer is not None
-    writer.release()
-    return path
-
-
-def agent_config(tmp_path: Path, mqtt_url: str, public_key: Path) -> dict:
-    return {
-        "device": {"id": "site-cam"},
-        "mqtt": {"url": mqtt_url, "reconnect_min_s": 1, "reconnect_max_s": 1},
-        "outbox": {"path": str(tmp_path / "agent" / "outbox.db")},
-        "telemetry": {"interval_s": 1},
-        "cameras": [
-            {
-                "name": "hall",
-                "source": {"type": "file", "path": str(people_clip(tmp_path)), "loop": True},
-                "detect_fps": 10,
-                "motion": {"enabled": False},  # the CNN (and its shadow) on every processed frame
-                "model": {"path": str(FOMO)},
-                "lines": [{"name": "middle", "a": [0.5, 0.0], "b": [0.5, 1.0]}],
-            }
-        ],
-        "updater": {
-            "store_dir": str(tmp_path / "agent" / "models"),
-            "hub_public_key": str(public_key),
-            "health": {"min_inferences": 10, "max_latency_ratio": None},
-            "shadow": {"sample_rate": 0.5, "report_every": 5},
-        },
-    }
-
-
 def test_capture_adapt_shadow_promote_and_the_agent_runs_the_adapted_model(
     adapt_hub: AdaptHub, mosquitto, tmp_path: Path
 ):
     hub = adapt_hub
     base = register(hub.app, FOMO)
     teacher = real_teacher(hub.app, tmp_path)
-    config = agent_config(tmp_path, mosquitto.url, key_dir(hub.app.instance_path) / "hub-ed25519.pub.pem")
+    public_key = key_dir(hub.app.instance_path) / "hub-ed25519.pub.pem"
+    config = site_agent_config(tmp_path, mosquitto.url, public_key)
     agent = Agent(parse_config(yaml.safe_dump(config), source="site-cam.yaml")).start()
     try:
 

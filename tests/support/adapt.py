@@ -41,8 +41,9 @@ def register(app: Flask, folder: Path, kind: str = STUDENT) -> ModelVersion:
         return row
 
 
-def real_teacher(app: Flask, tmp_path: Path, name: str = "yolox-nano") -> ModelVersion:
-    """A real COCO teacher, imported the way an operator does, registered as a teacher."""
+def teacher_package(tmp_path: Path, name: str = "yolox-nano") -> Path:
+    """A real COCO teacher imported the way an operator does, as a package folder with its golden
+    self-test (one real frame), ready for the registry."""
     out = tmp_path / f"teacher-{name}"
     if not (out / "manifest.json").exists():
         import_teacher(name, out)
@@ -51,7 +52,12 @@ def real_teacher(app: Flask, tmp_path: Path, name: str = "yolox-nano") -> ModelV
         data = json.loads((out / "manifest.json").read_text())
         data["golden"] = spec.model_dump(mode="json", exclude_none=True)
         (out / "manifest.json").write_text(json.dumps(data, indent=2))
-    return register(app, out, TEACHER)
+    return out
+
+
+def real_teacher(app: Flask, tmp_path: Path, name: str = "yolox-nano") -> ModelVersion:
+    """A real COCO teacher, registered as a teacher."""
+    return register(app, teacher_package(tmp_path, name), TEACHER)
 
 
 def device(
@@ -122,3 +128,52 @@ def finished_capture(app: Flask, capture_id: str, frames: list, device_id: str =
             )
         db.commit()
     return capture_id
+
+
+def people_clip(tmp_path: Path) -> Path:
+    """The real clip from its 7.5th second on (before that the hall is empty: nothing to learn from),
+    55 s of it, as the mp4 the agent plays (the frames are the clip's own)."""
+    source = cv2.VideoCapture(str(video_dir() / PERSON_CLIP))
+    fps = source.get(cv2.CAP_PROP_FPS)
+    source.set(cv2.CAP_PROP_POS_FRAMES, int(7.5 * fps))
+    path = tmp_path / "hall-people.mp4"
+    writer = None
+    for _ in range(int(55 * fps)):
+        ok, frame = source.read()
+        if not ok:
+            break
+        if writer is None:
+            size = (frame.shape[1], frame.shape[0])
+            writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+        writer.write(frame)
+    source.release()
+    assert writer is not None
+    writer.release()
+    return path
+
+
+def site_agent_config(tmp_path: Path, mqtt_url: str, public_key: Path) -> dict:
+    """A real agent ``site-cam`` playing the people clip with fomo-street on every frame (no motion gate),
+    trusting the hub's key, shadow-testing half of the frames."""
+    return {
+        "device": {"id": "site-cam"},
+        "mqtt": {"url": mqtt_url, "reconnect_min_s": 1, "reconnect_max_s": 1},
+        "outbox": {"path": str(tmp_path / "agent" / "outbox.db")},
+        "telemetry": {"interval_s": 1},
+        "cameras": [
+            {
+                "name": "hall",
+                "source": {"type": "file", "path": str(people_clip(tmp_path)), "loop": True},
+                "detect_fps": 10,
+                "motion": {"enabled": False},  # the CNN (and its shadow) on every processed frame
+                "model": {"path": str(FOMO)},
+                "lines": [{"name": "middle", "a": [0.5, 0.0], "b": [0.5, 1.0]}],
+            }
+        ],
+        "updater": {
+            "store_dir": str(tmp_path / "agent" / "models"),
+            "hub_public_key": str(public_key),
+            "health": {"min_inferences": 10, "max_latency_ratio": None},
+            "shadow": {"sample_rate": 0.5, "report_every": 5},
+        },
+    }
