@@ -34,11 +34,11 @@ from cloud_hub.db import upgrade
 from cloud_hub.models import Device
 from cloud_hub.rollout.keys import key_dir
 from cloud_hub.rollout.models import Campaign, CampaignDevice, ModelVersion
-from cloud_hub.rollout.registry import record_bytes
+from cloud_hub.rollout.registry import verify_record
 from cloud_hub.web.database import ENGINE_KEY
 from edge_agent.agent import Agent
 from edge_agent.config import parse_config
-from shared.signing import load_public_key, verify
+from shared.signing import load_public_key
 from tests.e2e.conftest import wait_until
 from tests.support.adapt import FOMO, keys, real_teacher, register, site_agent_config
 from tests.support.mosquitto import free_port
@@ -277,19 +277,20 @@ def test_an_adaptation_job_survives_sigkill_of_every_hub_process(
             models = list(s.scalars(select(ModelVersion).order_by(ModelVersion.id)))
             campaigns = list(s.scalars(select(Campaign)))
             members = s.scalar(select(func.count()).select_from(CampaignDevice))
-        assert [(m.ref, m.kind) for m in models] == [
-            (base.ref, "student"),
-            (teacher.ref, "teacher"),
-            (adapted, "student"),
+        assert [(m.ref, m.kind, m.device_scope) for m in models] == [
+            (base.ref, "student", None),
+            (teacher.ref, "teacher", None),
+            (adapted, "student", "site-cam"),  # an adapted model is for its own camera only
         ]
         assert len(campaigns) == 1 and campaigns[0].id == final.campaign_id and members == 1
         assert campaigns[0].target == f"adapt:{job_id}" and campaigns[0].state == "completed"
-        key = load_public_key(public_key)
-        for m in models:  # raises when a record or its signature does not match
-            verify(key, record_bytes(m.name, m.version, m.sha256, m.size_bytes, m.manifest), m.signature)
+        key = load_public_key(public_key)  # the key the agent trusts
+        for m in models:
+            verify_record(m, key)  # raises when a record (content, scope) does not match its signature
         listed = hub.cli("models", "list")
         for ref in (base.ref, teacher.ref, adapted):
             assert ref in listed, listed
+        assert json.loads(hub.cli("models", "show", adapted))["signature_ok"] is True
         status, shown = hub.api(f"/api/v1/adaptations/{job_id}")
         assert status == 200 and shown["state"] == "done" and shown["model"] == adapted, shown
 
