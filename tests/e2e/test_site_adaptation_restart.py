@@ -114,10 +114,6 @@ class HubProcesses:
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                # The device is another machine in a real site; here it shares two cores with the hub,
-                # whose restart (four interpreters loading at once) would otherwise slow the agent's
-                # inferences and fail the shadow gate's latency check (1.5x) for a reason no site has.
-                preexec_fn=lambda: os.nice(10),
             )
             log.close()
         for name, line in self.ready_lines.items():
