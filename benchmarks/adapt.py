@@ -172,7 +172,12 @@ def run(
     }
 
 
-CANDIDATES = ({"steps": 300, "lr": 5e-4}, {"steps": 1000, "lr": 5e-4}, {"steps": 1000, "lr": 1.5e-3})
+CANDIDATES = (
+    {"steps": 300, "lr": 5e-4},
+    {"steps": 1000, "lr": 5e-4},
+    {"steps": 1000, "lr": 1.5e-3},
+    {"steps": 1000, "lr": 5e-4, "tune_holdout": 0.25},
+)
 
 
 def select(base: Path, clips: list[str] | None, work: Path, only: list[int] | None = None) -> dict[str, Any]:

@@ -6,7 +6,8 @@ splits by time, so the judge frames are never seen in training). The base studen
 float ``FomoNet`` from its ONNX weights (the fp32 export when the directory has one; otherwise the
 int8 model's weights dequantized, which is all the hub registry keeps), fine-tuned with distil.py's
 augmentations and soft targets on the train frames only, quantized to int8 with calibration from the
-train frames, and its decoder threshold/grouping tuned on the train frames only. Base and adapted int8
+train frames, and its decoder threshold/grouping tuned on the train frames only (with ``tune_holdout``,
+on the latest train frames as seen by a model fine-tuned without them). Base and adapted int8
 models are then scored against the teacher on the judge frames. A model directory is written only when
 the adapted model is better there; every refusal before that is an ``AdaptError`` naming the reason.
 
@@ -58,6 +59,10 @@ class AdaptSettings:
     seed: int = 1
     calibration_frames: int = 60
     tune_frames: int = 200
+    # > 0: the latest share of the train frames is held out of a first fine-tuning run, the threshold and
+    # grouping are tuned on it (frames that model never saw, as the judge frames will be), then the model
+    # is fine-tuned again on all train frames and ships with them. 0: tuned on frames it was trained on.
+    tune_holdout: float = 0.0
 
     def smoke(self) -> AdaptSettings:
         """A few steps on a few frames: proves every stage runs, not that the result is good."""
@@ -377,7 +382,23 @@ def adapt(
                 f"the teacher found nothing sure on the {len(judge)} judge frames: nothing to judge by"
             )
         seconds["label"] = round(time.perf_counter() - t0, 2)
-        # train ------------------------------------------------------------------------------------
+        # train, quantize, tune --------------------------------------------------------------------
+        from .student_build import student_manifest_like
+
+        new = adapted_manifest(m, version, teacher_ref)
+        held = _held_out(train_frames, s)
+        if held:
+            t0 = time.perf_counter()
+            fit = len(train) - held
+            say = f"fine-tuning on {fit} frames to tune the threshold on the {held} after them"
+            report_progress(AdaptProgress("train", 0, s.steps, say))
+            probe, _ = fine_tune(copy.deepcopy(net), b, train[:fit], train_frames[:fit], s, report_progress)
+            seconds["train_probe"] = round(time.perf_counter() - t0, 2)
+            t0 = time.perf_counter()
+            (_, probe_int8), _ = _int8(probe, new, train[:fit], work / "probe", s)
+            tuned_on = f"the latest {held} train frames, held out of a first fine-tuning run"
+            threshold, params, tuned = _tune(probe_int8, new, train_frames[fit:], train[fit:], labels, s)
+            seconds["tune"] = round(time.perf_counter() - t0, 2)
         t0 = time.perf_counter()
         report_progress(AdaptProgress("train", 0, s.steps, f"fine-tuning {m.ref} on {len(train)} frames"))
         net, losses = fine_tune(copy.deepcopy(net), b, train, train_frames, s, report_progress)
@@ -385,30 +406,12 @@ def adapt(
         # quantize ---------------------------------------------------------------------------------
         t0 = time.perf_counter()
         report_progress(AdaptProgress("quantize", 0, 3, "export"))
-        cand = work / "model"
-        fp32, int8 = cand / "model.fp32.onnx", cand / m.file
-        new = adapted_manifest(m, version, teacher_ref)
-        from .export import export_onnx
-        from .quantize import QuantizeFailed, quantize_model
-        from .student_build import student_manifest_like, tune
-
-        export_onnx(net, new, fp32)
-        report_progress(AdaptProgress("quantize", 1, 3, "int8"))
-        pick = [
-            train[int(i)] for i in np.unique(np.linspace(0, len(train) - 1, s.calibration_frames).astype(int))
-        ]
-        try:
-            quant = quantize_model(
-                fp32, int8, new, list(pick), progress=False,
-                calibration_source=f"teacher-labelled site frames (train split, {len(pick)})",
-            )  # fmt: skip
-        except QuantizeFailed as exc:
-            raise AdaptError(f"int8 quantization failed: {exc}") from None
-        report_progress(AdaptProgress("quantize", 2, 3, "threshold on the train frames"))
-        idx = np.unique(np.linspace(0, len(train) - 1, min(s.tune_frames, len(train))).astype(int))
-        tune_frames, tune_images = [train_frames[i] for i in idx], [train[i] for i in idx]
-        tune_labels = [lb for lb in m.labels[1:] if any(sure_counts(f.boxes, [lb])[lb] for f in tune_frames)]
-        threshold, params, tuned = tune(int8, new, tune_frames, tune_images, tune_labels or labels)
+        (fp32, int8), quant = _int8(net, new, train, work / "model", s)
+        if not held:
+            report_progress(AdaptProgress("quantize", 2, 3, "threshold on the train frames"))
+            tuned_on = "the train frames (the model was fine-tuned on them)"
+            threshold, params, tuned = _tune(int8, new, train_frames, train, labels, s)
+        tune_images = _spread(train, s.tune_frames)
         new = student_manifest_like(new, params)
         new = new.model_copy(
             update={"decoder": new.decoder.model_copy(update={"score_threshold": threshold})}
@@ -443,7 +446,7 @@ def adapt(
             "teacher": teacher_ref,
             "weights_from": b.source,
             "labels_judged": labels,
-            "tuned": {"score_threshold": threshold, "grouping": params, "train_f1": tuned},
+            "tuned": {"score_threshold": threshold, "grouping": params, "f1": tuned, "on": tuned_on},
             "settings": asdict(s),
         }
         out.mkdir(parents=True, exist_ok=True)
@@ -465,6 +468,56 @@ def adapt(
     partial.write_text(json.dumps(report, indent=2, default=str))
     partial.replace(out / "report.json")  # the hub reads a report.json as "finished"
     return report
+
+
+def _held_out(frames: Sequence[Frame], s: AdaptSettings) -> int:
+    """How many of the latest train frames to tune on: 0 unless ``tune_holdout`` is set and they hold a
+    sure teacher box (with nothing sure to find, a threshold cannot be chosen on them)."""
+    held = int(round(len(frames) * s.tune_holdout))
+    if held < 1 or held >= len(frames):
+        return 0
+    return held if any(b[1] >= SURE for f in frames[-held:] for b in f.boxes) else 0
+
+
+def _int8(net, manifest: ModelManifest, train: Sequence[np.ndarray], out: Path, s: AdaptSettings):
+    """Export ``net`` and quantize it with calibration frames spread over ``train``."""
+    from .export import export_onnx
+    from .quantize import QuantizeFailed, quantize_model
+
+    fp32, int8 = out / "model.fp32.onnx", out / manifest.file
+    export_onnx(net, manifest, fp32)
+    pick = _spread(list(train), s.calibration_frames)
+    try:
+        quant = quantize_model(
+            fp32, int8, manifest, pick, progress=False,
+            calibration_source=f"teacher-labelled site frames (train split, {len(pick)})",
+        )  # fmt: skip
+    except QuantizeFailed as exc:
+        raise AdaptError(f"int8 quantization failed: {exc}") from None
+    return (fp32, int8), quant
+
+
+def _tune(
+    int8: Path,
+    manifest: ModelManifest,
+    frames: Sequence[Frame],
+    images: Sequence[np.ndarray],
+    judged: list[str],
+    s: AdaptSettings,
+) -> tuple[float, dict, float]:
+    """Threshold and grouping with the best macro F1 on (at most ``tune_frames`` of) these frames."""
+    from .student_build import tune
+
+    idx = _spread(list(range(len(frames))), s.tune_frames)
+    frames, images = [frames[i] for i in idx], [images[i] for i in idx]
+    labels = [lb for lb in manifest.labels[1:] if any(sure_counts(f.boxes, [lb])[lb] for f in frames)]
+    return tune(int8, manifest, frames, list(images), labels or judged)
+
+
+def _spread(items: list, most: int) -> list:
+    """At most ``most`` items, evenly spread, first and last included."""
+    idx = np.unique(np.linspace(0, len(items) - 1, min(most, len(items))).astype(int))
+    return [items[int(i)] for i in idx]
 
 
 def adapted_manifest(m: ModelManifest, version: str, teacher_ref: str) -> ModelManifest:

@@ -14,8 +14,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from firmware_models.adapt import AdaptError, AdaptProgress, AdaptSettings, adapt, base_net, load_base
+from firmware_models.adapt import (
+    AdaptError,
+    AdaptProgress,
+    AdaptSettings,
+    _held_out,
+    adapt,
+    base_net,
+    load_base,
+)
 from firmware_models.detect import frames
+from firmware_models.label import Frame
 from firmware_models.manifest_check import check_path
 from firmware_models.teachers import TEACHERS, teachers_dir, video_dir
 
@@ -83,6 +92,34 @@ def test_not_better_writes_report_but_no_model(teacher: Path, clip: list, tmp_pa
     assert "not better" in report["reason"]
     assert (tmp_path / "report.json").is_file()
     assert not (tmp_path / "model").exists()
+
+
+def test_tune_holdout_tunes_on_frames_the_probe_never_saw(teacher: Path, clip: list, tmp_path: Path) -> None:
+    """With tune_holdout the threshold comes from a first fine-tuning run that left the latest train
+    frames out; the model that ships is fine-tuned on all of them."""
+    settings = replace(SMOKE, tune_holdout=0.25, min_gain=-1.0)
+    report = run(teacher, clip, tmp_path, settings=settings)
+    assert report["tuned"]["on"].startswith("the latest 3 train frames")
+    assert report["seconds"]["train_probe"] > 0 and report["seconds"]["tune"] > 0
+    assert len(report["loss"]) == SMOKE.steps  # the shipped run's losses, not the probe's
+    assert check_path(tmp_path / "model" / "manifest.json") == []
+    plain = run(teacher, clip, tmp_path / "plain", settings=replace(SMOKE, min_gain=-1.0))
+    assert plain["tuned"]["on"].startswith("the train frames")
+    assert "train_probe" not in plain["seconds"]
+
+
+def test_held_out_needs_a_sure_box_and_a_fit_part() -> None:
+    def frame(i: int, score: float | None) -> Frame:
+        boxes = [] if score is None else [("person", score, 0.1, 0.1, 0.3, 0.5)]
+        return Frame("site", i, Path(""), 64, 48, boxes)
+
+    s = replace(SMOKE, tune_holdout=0.25)
+    sure = [frame(i, 0.9) for i in range(8)]
+    assert _held_out(sure, s) == 2
+    assert _held_out(sure, replace(s, tune_holdout=0.0)) == 0
+    assert _held_out(sure, replace(s, tune_holdout=1.0)) == 0  # nothing left to fit on
+    unsure_tail = sure[:6] + [frame(6, 0.2), frame(7, None)]
+    assert _held_out(unsure_tail, s) == 0  # nothing sure to tune a threshold on: tune on the train frames
 
 
 def test_int8_only_base_is_dequantized(tmp_path: Path) -> None:
